@@ -82,8 +82,20 @@ pub enum ModelError {
     #[error("device {requested:?} is not available: {reason}")]
     Device { requested: String, reason: String },
 
-    #[error(transparent)]
+    #[error("{}", candle_message(.0))]
     Candle(#[from] candle_core::Error),
+}
+
+/// The message of a candle error without the backtrace that candle attaches when
+/// RUST_BACKTRACE is set: users need the cause, not candle's stack.
+pub fn candle_message(error: &candle_core::Error) -> String {
+    match error {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        candle_core::Error::Context { inner, context } => {
+            format!("{context}: {}", candle_message(inner))
+        }
+        other => other.to_string(),
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ModelError>;

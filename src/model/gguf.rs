@@ -10,7 +10,7 @@ use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
-use super::error::{ModelError, Result};
+use super::error::{candle_message, ModelError, Result};
 use super::weights::Weights;
 
 /// Reads the header and metadata of a GGUF file (no tensor data).
@@ -27,7 +27,7 @@ pub fn read_content(path: &Path) -> Result<gguf_file::Content> {
     let mut reader = BufReader::new(file);
     gguf_file::Content::read(&mut reader).map_err(|e| ModelError::InvalidGguf {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: candle_message(&e),
     })
 }
 
@@ -123,7 +123,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(ModelConfig, Weights, gguf_
 
         let qtensor = content
             .tensor(&mut reader, gguf_name, device)
-            .map_err(|e| invalid(format!("tensor {gguf_name}: {e}")))?;
+            .map_err(|e| invalid(format!("tensor {gguf_name}: {}", candle_message(&e))))?;
         let mut tensor = qtensor.dequantize(device)?.to_dtype(DType::F32)?;
 
         if config.architecture.gguf_permutes_qk() {

@@ -22,8 +22,17 @@ pub fn read_json(name: &str) -> serde_json::Value {
 }
 
 /// The SmolLM2 GGUF named by REFT_STUDIO_TEST_MODEL, or None (with a printed reason)
-/// when it is not available. `.ci/run` fetches it, so in CI it is always there.
+/// when it is not available. `.ci/run` fetches it, so under CI=true a missing model is a
+/// failure rather than a skip.
 pub fn test_model_path() -> Option<PathBuf> {
+    let path = available_test_model();
+    if path.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the test model is missing: .ci/run must fetch it with scripts/fetch-test-assets");
+    }
+    path
+}
+
+fn available_test_model() -> Option<PathBuf> {
     match std::env::var_os("REFT_STUDIO_TEST_MODEL") {
         Some(path) if PathBuf::from(&path).is_file() => Some(PathBuf::from(path)),
         Some(path) => {

@@ -1,0 +1,113 @@
+//! `reft-studio generate`: text from a prompt, streamed as it is produced.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::Args;
+use reft_studio::model::decoder::NoHook;
+use reft_studio::model::generate::{generate, GenerationSettings};
+use serde::Serialize;
+
+use super::{load_model, prompt_ids, ModelArgs, PromptArgs};
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    prompt: PromptArgs,
+
+    /// The maximum number of tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+
+    /// Sampling temperature; 0 (the default) decodes greedily.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+
+    /// Nucleus sampling threshold in (0, 1); used only when the temperature is above 0.
+    #[arg(long)]
+    top_p: Option<f64>,
+
+    /// Seed for sampling.
+    #[arg(long, default_value_t = 299_792_458)]
+    seed: u64,
+
+    /// Print one JSON object on stdout instead of streaming the text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct GenerateReport {
+    prompt_token_ids: Vec<u32>,
+    /// Includes the end-of-sequence token when generation stopped on it.
+    generated_token_ids: Vec<u32>,
+    text: String,
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    if let Some(p) = args.top_p {
+        if !(p > 0.0 && p <= 1.0) {
+            anyhow::bail!("--top-p must be in (0, 1], got {p}");
+        }
+    }
+    if args.temperature < 0.0 {
+        anyhow::bail!("--temperature must be 0 or more, got {}", args.temperature);
+    }
+
+    let model = load_model(&args.model)?;
+    let tokenizer = model.tokenizer()?;
+    let prompt_ids = prompt_ids(&model, &args.prompt)?;
+    let settings = GenerationSettings {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+    };
+
+    // Decoding the whole sequence each time keeps multi-byte characters that span
+    // several tokens intact; only the new suffix is printed.
+    let mut streamed = Vec::new();
+    let mut printed = 0usize;
+    let mut on_token = |id: u32| {
+        if args.json {
+            return true;
+        }
+        streamed.push(id);
+        if let Ok(text) = tokenizer.decode(&streamed, true) {
+            if text.len() > printed && text.is_char_boundary(printed) && !text.ends_with('\u{fffd}') {
+                print!("{}", &text[printed..]);
+                let _ = std::io::stdout().flush();
+                printed = text.len();
+            }
+        }
+        true
+    };
+    let generation = generate(
+        &model.decoder,
+        &prompt_ids,
+        tokenizer.eos_ids(),
+        &settings,
+        &mut NoHook,
+        &mut on_token,
+    )?;
+    tracing::info!(tokens = generation.token_ids.len(), reason = ?generation.stop_reason, "generation finished");
+
+    let text = tokenizer.decode(&generation.token_ids, true)?;
+    if args.json {
+        let report = GenerateReport {
+            prompt_token_ids: prompt_ids,
+            generated_token_ids: generation.token_ids,
+            text,
+        };
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        if text.len() > printed && text.is_char_boundary(printed) {
+            print!("{}", &text[printed..]);
+        }
+        println!();
+    }
+    Ok(())
+}

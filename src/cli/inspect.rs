@@ -1,0 +1,102 @@
+//! `reft-studio inspect`: what the model sees and predicts for one prompt.
+
+use anyhow::Result;
+use candle_core::{IndexOp, D};
+use clap::Args;
+use reft_studio::model::decoder::{CaptureBlocks, LogitsAt};
+use serde::Serialize;
+
+use super::{load_model, prompt_ids, ModelArgs, PromptArgs};
+
+#[derive(Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    prompt: PromptArgs,
+
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct TopLogit {
+    id: u32,
+    token: String,
+    logit: f32,
+}
+
+#[derive(Serialize)]
+struct InspectReport {
+    token_ids: Vec<u32>,
+    tokens: Vec<String>,
+    top_logits: Vec<TopLogit>,
+    /// L2 norm of each block's output at the last position.
+    block_norms: Vec<f32>,
+}
+
+pub fn run(args: InspectArgs) -> Result<()> {
+    let model = load_model(&args.model)?;
+    let tokenizer = model.tokenizer()?;
+    let ids = prompt_ids(&model, &args.prompt)?;
+
+    let input = model.decoder.ids_tensor(&[ids.clone()])?;
+    let mut capture = CaptureBlocks::default();
+    let output = model
+        .decoder
+        .forward(&input, None, &mut capture, LogitsAt::Last)?;
+    let logits = output
+        .logits
+        .expect("LogitsAt::Last yields logits")
+        .squeeze(0)?
+        .to_vec1::<f32>()?;
+
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    let top_logits = order
+        .iter()
+        .take(10)
+        .map(|&id| TopLogit {
+            id: id as u32,
+            token: tokenizer.token_text(id as u32),
+            logit: logits[id],
+        })
+        .collect();
+
+    let last = ids.len() - 1;
+    let block_norms = capture
+        .outputs
+        .iter()
+        .map(|h| -> Result<f32> {
+            Ok(h.i((0, last))?.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.to_vec1::<f32>()?[0])
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let report = InspectReport {
+        tokens: ids.iter().map(|&id| tokenizer.token_text(id)).collect(),
+        token_ids: ids,
+        top_logits,
+        block_norms,
+    };
+
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+
+    println!("{} tokens:", report.token_ids.len());
+    for (id, token) in report.token_ids.iter().zip(&report.tokens) {
+        println!("  {id:>7}  {token:?}");
+    }
+    println!("top next tokens:");
+    for top in &report.top_logits {
+        println!("  {:>7}  {:>9.3}  {:?}", top.id, top.logit, top.token);
+    }
+    println!("block output norms at the last position:");
+    for (block, norm) in report.block_norms.iter().enumerate() {
+        println!("  block {block:>3}  {norm:>10.3}");
+    }
+    Ok(())
+}
