@@ -197,3 +197,39 @@ fn smollm2_offset_gradient_matches_finite_difference() {
     );
     assert!(numeric.abs() > 1e-3, "the loss must depend on the offset: {numeric}");
 }
+
+#[test]
+fn smollm2_backward_keeps_no_weight_gradients() {
+    let Some(model) = smollm2() else { return };
+    let device = Device::Cpu;
+    let hidden = model.config().hidden_size;
+    let ids = vec![504u32, 3575, 282, 4649, 314];
+    let input = model.decoder.ids_tensor(&[ids.clone()]).unwrap();
+
+    let offset = Var::zeros(hidden, DType::F32, &device).unwrap();
+    let mut hook = OffsetAt { layer: 15, offset: offset.as_tensor().clone() };
+    let logits = model
+        .decoder
+        .forward(&input, None, &mut hook, LogitsAt::Last)
+        .unwrap()
+        .logits
+        .unwrap();
+    let target = Tensor::new(&[7042u32], &device).unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &target).unwrap();
+    let grads = loss.backward().unwrap();
+
+    // Every stored gradient belongs to an activation of this 5-token input or to the
+    // offset; a single frozen weight gradient (the smallest projection has 576 x 192
+    // values, the embedding 49152 x 576) would exceed this bound on its own.
+    let largest = grads
+        .get_ids()
+        .filter_map(|id| grads.get_id(*id))
+        .map(|g| g.elem_count())
+        .max()
+        .unwrap();
+    let activation_bound = ids.len() * model.config().intermediate_size.max(9 * ids.len() * ids.len());
+    assert!(
+        largest <= activation_bound,
+        "a stored gradient has {largest} values, more than any activation ({activation_bound})"
+    );
+}

@@ -81,7 +81,7 @@ impl KvCache {
         }
     }
 
-    /// The number of positions cached.
+    /// Returns the number of positions cached.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -154,6 +154,10 @@ struct Attention {
     q_bias: Option<Tensor>,
     k_bias: Option<Tensor>,
     v_bias: Option<Tensor>,
+    /// Per-head RMSNorm weights on queries and keys before RoPE (Qwen3-style models).
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    rms_norm_eps: f64,
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
@@ -179,6 +183,9 @@ impl Attention {
             q_bias: bias("q_proj", q_out)?,
             k_bias: bias("k_proj", kv_out)?,
             v_bias: bias("v_proj", kv_out)?,
+            q_norm: weights.get_optional(&format!("{prefix}.q_norm.weight"), &[config.head_dim])?,
+            k_norm: weights.get_optional(&format!("{prefix}.k_norm.weight"), &[config.head_dim])?,
+            rms_norm_eps: config.rms_norm_eps,
             num_heads: config.num_heads,
             num_kv_heads: config.num_kv_heads,
             head_dim: config.head_dim,
@@ -205,6 +212,15 @@ impl Attention {
         let q = split_heads(ops::frozen_linear(x, &self.q_proj, self.q_bias.as_ref())?, self.num_heads)?;
         let k = split_heads(ops::frozen_linear(x, &self.k_proj, self.k_bias.as_ref())?, self.num_kv_heads)?;
         let v = split_heads(ops::frozen_linear(x, &self.v_proj, self.v_bias.as_ref())?, self.num_kv_heads)?;
+
+        let q = match &self.q_norm {
+            Some(w) => ops::rms_norm(&q, w, self.rms_norm_eps)?,
+            None => q,
+        };
+        let k = match &self.k_norm {
+            Some(w) => ops::rms_norm(&k, w, self.rms_norm_eps)?,
+            None => k,
+        };
 
         let cos = rope.cos.narrow(0, offset, seq)?;
         let sin = rope.sin.narrow(0, offset, seq)?;
@@ -521,7 +537,8 @@ impl Decoder {
                     candle_core::bail!("attention mask covers {mask_len} positions, expected {keys}");
                 }
                 let keep = mask.to_dtype(DType::F32)?;
-                // 1 -> 0, 0 -> -inf: (keep - 1) * inf would give NaN for kept keys.
+                // Kept keys get 0 and padding keys -f32::MAX. A finite bias avoids the NaN that
+                // (keep - 1) * inf gives for kept keys.
                 let is_pad = keep.ones_like()?.sub(&keep)?;
                 let bias = is_pad.affine(f32::MAX as f64, 0.0)?.neg()?;
                 Some(bias.reshape((batch, 1, 1, keys))?)
