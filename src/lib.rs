@@ -3,3 +3,4 @@
 //! front ends on this library; nothing here depends on either.
 
 pub mod model;
+pub mod reft;
