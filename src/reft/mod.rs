@@ -3,6 +3,7 @@
 
 pub mod consreft;
 pub mod direft;
+pub mod hook;
 pub mod intervention;
 pub mod lobireft;
 pub mod loreft;
@@ -11,8 +12,11 @@ pub mod noreft;
 pub mod orthonormal;
 pub mod params;
 pub mod positions;
+pub mod set;
 
 pub use intervention::{
     Activation, EditNorm, Intervention, InterventionConfig, InterventionKind, LayerSelection,
 };
+pub use hook::{InterventionHook, RowPositions};
 pub use positions::Positions;
+pub use set::{InterventionSet, Part, PlacedIntervention};
