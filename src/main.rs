@@ -9,7 +9,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
-    reft_studio::model::device::configure_threads(args.threads);
+    reft_studio::model::device::configure_threads(args.threads.map(usize::from));
 
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

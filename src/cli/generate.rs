@@ -1,11 +1,14 @@
 //! `reft-studio generate`: text from a prompt, streamed as it is produced.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use reft_studio::model::decoder::NoHook;
+use reft_studio::model::decoder::{BlockHook, NoHook};
 use reft_studio::model::generate::{generate, GenerationSettings};
+use reft_studio::reft::library::{adapter_messages, AdapterLibrary};
+use reft_studio::reft::InterventionHook;
 use serde::Serialize;
 
 use super::{load_model, prompt_ids, ModelArgs, PromptArgs};
@@ -19,20 +22,32 @@ pub struct GenerateArgs {
     prompt: PromptArgs,
 
     /// The maximum number of tokens to generate.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     max_new_tokens: usize,
 
     /// Sampling temperature; 0 (the default) decodes greedily.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     temperature: f64,
 
-    /// Nucleus sampling threshold in (0, 1); used only when the temperature is above 0.
-    #[arg(long)]
+    /// Nucleus sampling threshold in (0, 1]; used only when the temperature is above 0.
+    #[arg(long, allow_negative_numbers = true)]
     top_p: Option<f64>,
 
     /// Seed for sampling.
     #[arg(long, default_value_t = 299_792_458)]
     seed: u64,
+
+    /// An adapter file to apply (repeatable: all are loaded on the one base model).
+    #[arg(long = "adapter")]
+    adapters: Vec<PathBuf>,
+
+    /// The name of the adapter to use when several are loaded.
+    #[arg(long = "use")]
+    use_name: Option<String>,
+
+    /// Edit every generated token too, not only the prompt's positions.
+    #[arg(long)]
+    intervene_generated: bool,
 
     /// Print one JSON object on stdout instead of streaming the text.
     #[arg(long)]
@@ -53,13 +68,45 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             anyhow::bail!("--top-p must be in (0, 1], got {p}");
         }
     }
-    if args.temperature < 0.0 {
-        anyhow::bail!("--temperature must be 0 or more, got {}", args.temperature);
+    if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
+        anyhow::bail!("--temperature must be a finite number, 0 or more, got {}", args.temperature);
     }
 
     let model = load_model(&args.model)?;
     let tokenizer = model.tokenizer()?;
-    let prompt_ids = prompt_ids(&model, &args.prompt)?;
+
+    let mut library = AdapterLibrary::default();
+    for path in &args.adapters {
+        library.load(path, &model).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let adapter = library.choose(args.use_name.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+
+    // With an adapter, a chat prompt is built as in its training: its system prompt and
+    // prompt template apply.
+    let prompt_ids = match adapter {
+        Some(adapter) if args.prompt.chat => {
+            let messages = adapter_messages(adapter, args.prompt.system.as_deref(), &args.prompt.prompt)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let template = model
+                .chat_template
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("the model has no chat template: drop --chat"))?;
+            tokenizer.encode(&template.render(&messages, true)?)?
+        }
+        _ => prompt_ids(&model, &args.prompt)?,
+    };
+    let mut adapter_hook;
+    let mut no_hook = NoHook;
+    let hook: &mut dyn BlockHook = match adapter {
+        Some(adapter) => {
+            let len = prompt_ids.len();
+            let rows = adapter.set.row_positions_with(&[(len, len)], true, args.intervene_generated);
+            adapter_hook = InterventionHook::new(&adapter.set, rows, false);
+            tracing::info!(adapter = %adapter.metadata.name, "generating with adapter");
+            &mut adapter_hook
+        }
+        None => &mut no_hook,
+    };
     let settings = GenerationSettings {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature,
@@ -90,7 +137,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         &prompt_ids,
         tokenizer.eos_ids(),
         &settings,
-        &mut NoHook,
+        hook,
         &mut on_token,
     )?;
     tracing::info!(tokens = generation.token_ids.len(), reason = ?generation.stop_reason, "generation finished");

@@ -37,6 +37,18 @@ struct InspectReport {
     block_norms: Vec<f32>,
 }
 
+/// The token's text, or its raw vocabulary piece when it is only part of a UTF-8
+/// character (an emoji split over byte tokens), so that different tokens stay distinct.
+fn display_token(tokenizer: &reft_studio::model::tokenizer::TextTokenizer, id: u32) -> String {
+    let text = tokenizer.token_text(id);
+    if text.contains('\u{fffd}') {
+        if let Some(piece) = tokenizer.inner().id_to_token(id) {
+            return piece;
+        }
+    }
+    text
+}
+
 pub fn run(args: InspectArgs) -> Result<()> {
     let model = load_model(&args.model)?;
     let tokenizer = model.tokenizer()?;
@@ -60,7 +72,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
         .take(10)
         .map(|&id| TopLogit {
             id: id as u32,
-            token: tokenizer.token_text(id as u32),
+            token: display_token(tokenizer, id as u32),
             logit: logits[id],
         })
         .collect();
@@ -75,7 +87,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
 
     let report = InspectReport {
-        tokens: ids.iter().map(|&id| tokenizer.token_text(id)).collect(),
+        tokens: ids.iter().map(|&id| display_token(tokenizer, id)).collect(),
         token_ids: ids,
         top_logits,
         block_norms,

@@ -2,6 +2,7 @@
 
 mod generate;
 mod inspect;
+mod train;
 
 use std::io::IsTerminal;
 
@@ -14,9 +15,9 @@ use reft_studio::model::loader::{self, LoadedModel};
 #[derive(Parser)]
 #[command(name = "reft-studio", version, about = "Representation fine-tuning (ReFT) for language models")]
 pub struct Cli {
-    /// CPU threads for tensor work (default: all cores).
-    #[arg(long, global = true)]
-    pub threads: Option<usize>,
+    /// CPU threads for tensor work, 1 to 1024 (default: all cores).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 
     /// Log more (repeat for debug output). Logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -32,6 +33,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Generate text from a prompt.
     Generate(generate::GenerateArgs),
+    /// Train interventions from a config file and save the adapter.
+    Train(train::TrainArgs),
 }
 
 /// Options shared by every subcommand that loads a model.
@@ -54,8 +57,9 @@ pub struct ModelArgs {
 /// Options shared by subcommands that take a prompt.
 #[derive(Args, Clone)]
 pub struct PromptArgs {
-    /// The prompt text. Without --chat it is tokenized as it is: special-token strings are
-    /// matched, and no BOS is added unless the tokenizer config asks for it.
+    /// The prompt text. Without --chat it is tokenized as it is, and no BOS is added unless
+    /// the tokenizer config asks for it. In both modes special-token strings such as
+    /// <|im_end|> in the text are matched as special tokens, as transformers does.
     #[arg(long)]
     pub prompt: String,
 
@@ -88,10 +92,13 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Generate(args)) => generate::run(args),
+        Some(Command::Train(args)) => train::run(args),
         None => {
-            // TODO: open the desktop app here once it exists; until then point to the CLI.
-            eprintln!("The desktop app is not built yet. Use a subcommand; see `reft-studio --help`.");
-            Ok(())
+            // TODO: open the desktop app here once it exists; until then show the usage.
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            eprintln!("\nThe desktop app is not built yet: use one of the commands above.");
+            std::process::exit(2);
         }
     }
 }

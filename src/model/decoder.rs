@@ -367,6 +367,16 @@ impl Decoder {
         &self.device
     }
 
+    /// The token embedding matrix, [vocab, hidden].
+    pub fn embedding_weight(&self) -> &Tensor {
+        &self.embed_tokens
+    }
+
+    /// The weight of the final RMSNorm, [hidden].
+    pub fn final_norm_weight(&self) -> &Tensor {
+        &self.norm
+    }
+
     pub fn num_layers(&self) -> usize {
         self.blocks.len()
     }
@@ -488,6 +498,11 @@ impl Decoder {
         let (batch, seq, dim) = hidden.dims3()?;
         let picked = hidden.reshape((batch * seq, dim))?.index_select(rows, 0)?;
         ops::frozen_linear(&picked, &self.lm_head, None)
+    }
+
+    /// The longest sequence (prompt and generated tokens) this model runs.
+    pub fn max_positions(&self) -> usize {
+        self.rope.max_positions()
     }
 
     fn check_positions(&self, offset: usize, seq: usize) -> Result<()> {

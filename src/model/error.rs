@@ -49,7 +49,7 @@ pub enum ModelError {
     #[error("chat template error: {0}")]
     ChatTemplate(String),
 
-    #[error("{repo} is not in the Hugging Face cache ({cache}) or the model folder ({models}), and offline mode is on. Turn offline mode off (unset HF_HUB_OFFLINE) to download it, or give the path of a local .gguf file or model folder")]
+    #[error("{repo} is not in the Hugging Face cache ({cache}) or the model folder ({models}), and offline mode is on (--offline, HF_HUB_OFFLINE=1 or the offline setting). Turn it off to download the model, or give the path of a local .gguf file or model folder")]
     OfflineNotCached {
         repo: String,
         cache: PathBuf,
@@ -82,8 +82,16 @@ pub enum ModelError {
     #[error("device {requested:?} is not available: {reason}")]
     Device { requested: String, reason: String },
 
+    /// A tensor error. Not marked as the error's source: its message is already the
+    /// whole text, and error reporters would otherwise print it twice.
     #[error("{}", candle_message(.0))]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Candle(error)
+    }
 }
 
 /// The message of a candle error without the backtrace that candle attaches when

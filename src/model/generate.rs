@@ -39,6 +39,8 @@ pub enum StopReason {
     MaxTokens,
     /// The token callback asked to stop.
     Cancelled,
+    /// The model's context window is full.
+    ContextFull,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +78,23 @@ pub fn generate(
     let mut generated = Vec::new();
     let mut next_input = decoder.ids_tensor(&[prompt_ids.to_vec()])?;
 
+    let context = decoder.max_positions();
+    if prompt_ids.len() > context {
+        return Err(super::ModelError::Candle(candle_core::Error::Msg(format!(
+            "the prompt has {} tokens but this model supports at most {context}; shorten the prompt",
+            prompt_ids.len()
+        ))));
+    }
+
     while generated.len() < settings.max_new_tokens {
+        // Every generated token but the last is fed back, so a full window ends the run
+        // with what was produced so far.
+        if prompt_ids.len() + generated.len() > context {
+            return Ok(Generation {
+                token_ids: generated,
+                stop_reason: StopReason::ContextFull,
+            });
+        }
         let logits = decoder.forward_cached(&next_input, &mut cache, hook)?;
         let token = processor.sample(&logits.squeeze(0)?)?;
         generated.push(token);

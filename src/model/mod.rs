@@ -6,6 +6,7 @@ pub mod config;
 pub mod decoder;
 pub mod device;
 pub mod error;
+pub mod fingerprint;
 pub mod generate;
 pub mod gguf;
 pub mod hub;

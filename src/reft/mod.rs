@@ -1,10 +1,12 @@
 //! Representation interventions: small trainable modules that edit a frozen model's
 //! hidden state h at chosen layers and token positions, h' = h + Δh.
 
+pub mod adapter;
 pub mod consreft;
 pub mod direft;
 pub mod hook;
 pub mod intervention;
+pub mod library;
 pub mod lobireft;
 pub mod loreft;
 pub mod mlp;

@@ -106,9 +106,20 @@ impl InterventionSet {
     }
 
     /// The positions each module edits in each example, given the examples' prompt
-    /// lengths and real (unpadded) lengths. With `generated_tokens`, modules whose config
-    /// edits every token also edit tokens produced after the prompt.
-    pub fn row_positions(&self, lengths: &[(usize, usize)], generated_tokens: bool) -> Vec<Vec<RowPositions>> {
+    /// lengths and real (unpadded) lengths. With `generating`, tokens produced after the
+    /// given ones are edited too by modules whose positions are "all", and by every module
+    /// when `edit_generated` is set.
+    pub fn row_positions(&self, lengths: &[(usize, usize)], generating: bool) -> Vec<Vec<RowPositions>> {
+        self.row_positions_with(lengths, generating, false)
+    }
+
+    /// [`Self::row_positions`] with the option of editing every generated token.
+    pub fn row_positions_with(
+        &self,
+        lengths: &[(usize, usize)],
+        generating: bool,
+        edit_generated: bool,
+    ) -> Vec<Vec<RowPositions>> {
         self.modules
             .iter()
             .map(|module| {
@@ -121,7 +132,8 @@ impl InterventionSet {
                             Part::Prefix => positions.locate(prompt_len, total_len).0,
                             Part::Suffix => positions.locate(prompt_len, total_len).1,
                         };
-                        let from = (generated_tokens && positions == super::Positions::Every).then_some(total_len);
+                        let edits_new_tokens = edit_generated || positions == super::Positions::Every;
+                        let from = (generating && edits_new_tokens).then_some(total_len);
                         RowPositions { fixed, from }
                     })
                     .collect()

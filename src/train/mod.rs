@@ -2,6 +2,13 @@
 //! background trainer that reports events.
 
 pub mod batch;
+pub mod config;
+pub mod evaluate;
+pub mod events;
 pub mod loss;
 pub mod optimizer;
+pub mod prepare;
+pub mod run_data;
 pub mod schedule;
+pub mod shift;
+pub mod trainer;

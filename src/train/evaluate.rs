@@ -1,0 +1,97 @@
+//! Evaluation: mean loss over held-out examples and, for classification, accuracy from
+//! comparing the summed log-likelihood of each label's tokens (plus EOS) after the prompt.
+
+use candle_core::{Device, Result, D};
+
+use super::batch::{Batch, TokenizedExample};
+use super::loss::labelled_logits;
+use super::prepare::{join_within, tokenize_parts, PromptSettings};
+use crate::data::Example;
+use crate::model::loader::LoadedModel;
+use crate::reft::InterventionSet;
+
+/// Summed log-probability of each example's target tokens, one value per example.
+pub fn target_log_likelihoods(
+    model: &LoadedModel,
+    set: &InterventionSet,
+    examples: &[TokenizedExample],
+    pad_id: u32,
+    batch_size: usize,
+) -> Result<Vec<f64>> {
+    let device: &Device = model.decoder.device();
+    let mut scores = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let refs: Vec<&TokenizedExample> = chunk.iter().collect();
+        let batch = Batch::from_examples(&refs, pad_id, device)?;
+        let logits = labelled_logits(&model.decoder, set, &batch, false)?;
+        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let picked = log_probs
+            .gather(&batch.label_ids.unsqueeze(1)?, 1)?
+            .squeeze(1)?
+            .to_vec1::<f32>()?;
+
+        // label_rows run example by example, so each example's labels are contiguous.
+        let mut offset = 0;
+        for example in chunk {
+            let count = example.input_ids.len() - example.prompt_len;
+            let sum: f64 = picked[offset..offset + count].iter().map(|&v| f64::from(v)).sum();
+            scores.push(sum);
+            offset += count;
+        }
+    }
+    Ok(scores)
+}
+
+/// Mean token-level loss over `examples` (a token-weighted mean, as in training).
+pub fn mean_loss(model: &LoadedModel, set: &InterventionSet, examples: &[TokenizedExample], pad_id: u32, batch_size: usize) -> Result<f64> {
+    let scores = target_log_likelihoods(model, set, examples, pad_id, batch_size)?;
+    let tokens: usize = examples.iter().map(|e| e.input_ids.len() - e.prompt_len).sum();
+    Ok(-scores.iter().sum::<f64>() / tokens.max(1) as f64)
+}
+
+/// For each example, the index of the label with the highest summed log-likelihood and
+/// the softmax over labels of those sums (the predicted label's probability).
+pub fn classify(
+    model: &LoadedModel,
+    set: &InterventionSet,
+    examples: &[Example],
+    labels: &[String],
+    settings: &PromptSettings,
+    pad_id: u32,
+    batch_size: usize,
+) -> std::result::Result<Vec<(usize, Vec<f64>)>, crate::model::ModelError> {
+    let mut candidates = Vec::with_capacity(examples.len() * labels.len());
+    for example in examples {
+        for label in labels {
+            let (prompt, target) = tokenize_parts(model, &example.messages, label, settings)?;
+            candidates.push(join_within(prompt, target, settings.max_length));
+        }
+    }
+    let scores = target_log_likelihoods(model, set, &candidates, pad_id, batch_size)?;
+
+    Ok(scores
+        .chunks(labels.len())
+        .map(|per_label| {
+            let best = per_label
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            let max = per_label.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let exp: Vec<f64> = per_label.iter().map(|s| (s - max).exp()).collect();
+            let total: f64 = exp.iter().sum();
+            (best, exp.iter().map(|e| e / total).collect())
+        })
+        .collect())
+}
+
+/// Accuracy of `classify` against each example's target label.
+pub fn accuracy(predictions: &[(usize, Vec<f64>)], examples: &[Example], labels: &[String]) -> f64 {
+    let correct = predictions
+        .iter()
+        .zip(examples)
+        .filter(|((best, _), example)| labels[*best] == example.target)
+        .count();
+    correct as f64 / examples.len().max(1) as f64
+}
