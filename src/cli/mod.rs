@@ -1,5 +1,7 @@
 //! Command-line parsing and the code shared by the subcommands.
 
+mod check;
+mod eval;
 mod generate;
 mod inspect;
 mod train;
@@ -35,6 +37,10 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Train interventions from a config file and save the adapter.
     Train(train::TrainArgs),
+    /// Check a training config, its model and its data without training.
+    Check(check::CheckArgs),
+    /// Measure loss (and accuracy for classification) on a dataset.
+    Eval(eval::EvalArgs),
 }
 
 /// Options shared by every subcommand that loads a model.
@@ -93,6 +99,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Train(args)) => train::run(args),
+        Some(Command::Check(args)) => check::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
         None => {
             // TODO: open the desktop app here once it exists; until then show the usage.
             use clap::CommandFactory;

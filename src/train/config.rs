@@ -297,6 +297,24 @@ impl TrainConfig {
         }
     }
 
+    /// A copy whose file paths are absolute, so it can be saved anywhere (the run's
+    /// output folder) and still be read back.
+    pub fn resolved(&self) -> Self {
+        let mut copy = self.clone();
+        let absolute = |value: &str| -> String {
+            let path = self.resolve_path(value);
+            std::path::absolute(&path).unwrap_or(path).to_string_lossy().into_owned()
+        };
+        copy.data.train = absolute(&self.data.train);
+        copy.data.eval = self.data.eval.as_deref().map(absolute);
+        if self.resolve_path(&self.model.source).exists() {
+            copy.model.source = absolute(&self.model.source);
+        }
+        copy.output.dir = Some(std::path::absolute(self.output_dir()).unwrap_or(self.output_dir()).to_string_lossy().into_owned());
+        copy.base_dir = None;
+        copy
+    }
+
     /// The run's name: `name`, else the training file's stem.
     pub fn run_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {

@@ -107,7 +107,20 @@ struct Emitter<'a> {
     metrics: Option<File>,
 }
 
-impl Emitter<'_> {
+impl<'a> Emitter<'a> {
+    /// Creates the output folder, writes the resolved config into it, and opens
+    /// metrics.jsonl there.
+    fn for_output(config: &TrainConfig, events: &'a Sender<TrainEvent>) -> Result<Self, String> {
+        let output_dir = config.output_dir();
+        std::fs::create_dir_all(&output_dir)
+            .map_err(|e| format!("could not create the output folder {}: {e}", output_dir.display()))?;
+        let config_path = output_dir.join("config.toml");
+        std::fs::write(&config_path, config.resolved().to_toml())
+            .map_err(|e| format!("could not write {}: {e}", config_path.display()))?;
+        let metrics = File::create(output_dir.join("metrics.jsonl")).ok();
+        Ok(Self { events, metrics })
+    }
+
     fn emit(&mut self, event: TrainEvent) {
         if let Some(file) = &mut self.metrics {
             if let Ok(line) = serde_json::to_string(&event) {
@@ -147,22 +160,44 @@ fn check_commands(commands: &Receiver<TrainCommand>) -> Option<Interrupt> {
 /// Runs training on the current thread and returns its summary, or a message saying what
 /// went wrong and what to do.
 pub fn run(config: &TrainConfig, events: &Sender<TrainEvent>, commands: &Receiver<TrainCommand>) -> Result<RunSummary, String> {
-    let started = Instant::now();
     config.validate().map_err(|e| e.to_string())?;
-
-    let output_dir = config.output_dir();
-    std::fs::create_dir_all(&output_dir)
-        .map_err(|e| format!("could not create the output folder {}: {e}", output_dir.display()))?;
-    let metrics = File::create(output_dir.join("metrics.jsonl")).ok();
-    let mut emitter = Emitter { events, metrics };
-    std::fs::write(output_dir.join("config.toml"), config.to_toml())
-        .map_err(|e| format!("could not write {}: {e}", output_dir.join("config.toml").display()))?;
+    let mut emitter = Emitter::for_output(config, events)?;
 
     emitter.phase(Phase::LoadingModel);
     let model = load_model(config, &mut emitter)?;
+    train_loaded(config, &model, &mut emitter, commands).map(|outcome| outcome.summary)
+}
+
+/// A finished run and its trained modules.
+pub struct TrainOutcome {
+    pub summary: RunSummary,
+    pub set: InterventionSet,
+}
+
+/// Runs training with a model that is already loaded (the app keeps one loaded between
+/// runs) and returns the trained modules along with the summary.
+pub fn run_with_model(
+    config: &TrainConfig,
+    model: &LoadedModel,
+    events: &Sender<TrainEvent>,
+    commands: &Receiver<TrainCommand>,
+) -> Result<TrainOutcome, String> {
+    config.validate().map_err(|e| e.to_string())?;
+    let mut emitter = Emitter::for_output(config, events)?;
+    train_loaded(config, model, &mut emitter, commands)
+}
+
+fn train_loaded(
+    config: &TrainConfig,
+    model: &LoadedModel,
+    emitter: &mut Emitter,
+    commands: &Receiver<TrainCommand>,
+) -> Result<TrainOutcome, String> {
+    let started = Instant::now();
+    let output_dir = config.output_dir();
 
     emitter.phase(Phase::Tokenizing);
-    let data = load_run_data(config, &model)?;
+    let data = load_run_data(config, model)?;
     emitter.log(format!(
         "{} training and {} evaluation examples ({:?})",
         data.train.len(),
@@ -193,13 +228,15 @@ pub fn run(config: &TrainConfig, events: &Sender<TrainEvent>, commands: &Receive
         set.num_parameters()
     ));
 
-    let mut state = TrainState::new(config, &model, &data, &set)?;
+    let mut state = TrainState::new(config, model, &data, &set)?;
     emitter.phase(Phase::Training);
-    let interrupt = state.train(&mut emitter, commands)?;
+    let interrupt = state.train(emitter, commands)?;
 
     if matches!(interrupt, Some(Interrupt::Discard)) {
         emitter.log("run discarded; no adapter saved".into());
-        return Ok(state.summary(None, output_dir, true, started));
+        let summary = state.summary(None, output_dir, true, started);
+        drop(state);
+        return Ok(TrainOutcome { summary, set });
     }
 
     emitter.phase(Phase::Evaluating);
@@ -221,7 +258,8 @@ pub fn run(config: &TrainConfig, events: &Sender<TrainEvent>, commands: &Receive
     }
     let mut summary = state.summary(Some(adapter_path), output_dir, stopped, started);
     summary.final_eval = final_eval;
-    Ok(summary)
+    drop(state);
+    Ok(TrainOutcome { summary, set })
 }
 
 fn load_model(config: &TrainConfig, emitter: &mut Emitter) -> Result<LoadedModel, String> {
