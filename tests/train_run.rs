@@ -213,3 +213,30 @@ fn layer_out_of_range_fails_before_training() {
     assert_eq!(error, "intervention 1: layer 30 is out of range: the model has 30 layers (0-29)");
     assert!(losses(&events_rx).is_empty(), "no step ran");
 }
+
+#[test]
+fn resume_continues_like_uninterrupted_run() {
+    let Some(model) = smollm2() else { return };
+    let model_path = test_model_path().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = emoji_config(&model_path, dir.path(), "max_steps = 4\ncheckpoint_every = 2\nshift_every = 0");
+
+    let (events_tx, events_rx) = unbounded();
+    let (_commands_tx, commands_rx) = unbounded();
+    trainer::run_with_model(&config, model, &events_tx, &commands_rx).unwrap();
+    let uninterrupted = losses(&events_rx);
+    assert_eq!(uninterrupted.len(), 4);
+
+    let checkpoint = dir.path().join("checkpoints/step-000002.safetensors");
+    assert!(checkpoint.is_file(), "a checkpoint is written at step 2");
+    assert!(load_adapter(&checkpoint, model).is_ok(), "a checkpoint is a usable adapter");
+
+    let resumed_dir = tempfile::tempdir().unwrap();
+    let mut resumed_config = emoji_config(&model_path, resumed_dir.path(), "max_steps = 4\nshift_every = 0");
+    resumed_config.resume_from = Some(checkpoint);
+    let (events_tx, events_rx) = unbounded();
+    trainer::run_with_model(&resumed_config, model, &events_tx, &commands_rx).unwrap();
+    let resumed = losses(&events_rx);
+
+    assert_eq!(resumed, uninterrupted[2..].to_vec(), "steps 3 and 4 repeat after resuming");
+}

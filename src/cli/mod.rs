@@ -1,5 +1,6 @@
 //! Command-line parsing and the code shared by the subcommands.
 
+mod bench;
 mod check;
 mod eval;
 mod generate;
@@ -41,6 +42,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Measure loss (and accuracy for classification) on a dataset.
     Eval(eval::EvalArgs),
+    /// Time the training replay: seconds per step, tokens/s, peak memory.
+    Bench(bench::BenchArgs),
 }
 
 /// Options shared by every subcommand that loads a model.
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
         None => {
             // TODO: open the desktop app here once it exists; until then show the usage.
             use clap::CommandFactory;

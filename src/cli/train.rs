@@ -22,6 +22,10 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps (overrides training.max_steps).
     #[arg(long)]
     max_steps: Option<usize>,
+
+    /// Continue from a checkpoint (OUTPUT/checkpoints/step-N.safetensors).
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -33,6 +37,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(steps) = args.max_steps {
         config.training.max_steps = steps;
     }
+    config.resume_from = args.resume.clone();
 
     // The CLI has no UI thread to keep responsive, so it uses every core by default.
     if config.training.threads == 0 {

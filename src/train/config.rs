@@ -61,6 +61,9 @@ pub struct TrainConfig {
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
+    /// A checkpoint (checkpoints/step-N.safetensors) to continue from; set by `--resume`.
+    #[serde(skip)]
+    pub resume_from: Option<PathBuf>,
 }
 
 /// A preset's name and one-line description in each interface language.
@@ -195,16 +198,15 @@ impl Default for OutputSection {
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<InterventionConfig>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<InterventionConfig>),
-        One(Box<InterventionConfig>),
-    }
-    Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::Many(list) => list,
-        OneOrMany::One(one) => vec![*one],
-    })
+    // Going through a JSON value (rather than an untagged enum) keeps the inner error, such
+    // as an invalid positions string, in the message.
+    let value = serde_json::Value::deserialize(deserializer)?;
+    let parsed = if value.is_array() {
+        serde_json::from_value::<Vec<InterventionConfig>>(value)
+    } else {
+        serde_json::from_value::<InterventionConfig>(value).map(|one| vec![one])
+    };
+    parsed.map_err(|e| serde::de::Error::custom(format!("intervention: {e}")))
 }
 
 impl TrainConfig {

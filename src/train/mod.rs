@@ -2,6 +2,7 @@
 //! background trainer that reports events.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod evaluate;
 pub mod events;

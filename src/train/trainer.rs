@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::batch::{Batch, TokenizedExample};
+use super::checkpoint;
 use super::config::TrainConfig;
 use super::evaluate::{accuracy, classify, mean_loss};
 use super::events::{EvalInfo, Phase, RunSummary, StepInfo, TrainCommand, TrainEvent};
@@ -117,7 +118,14 @@ impl<'a> Emitter<'a> {
         let config_path = output_dir.join("config.toml");
         std::fs::write(&config_path, config.resolved().to_toml())
             .map_err(|e| format!("could not write {}: {e}", config_path.display()))?;
-        let metrics = File::create(output_dir.join("metrics.jsonl")).ok();
+        // A resumed run adds to the metrics of the run it continues.
+        let metrics = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(config.resume_from.is_some())
+            .truncate(config.resume_from.is_none())
+            .open(output_dir.join("metrics.jsonl"))
+            .ok();
         Ok(Self { events, metrics })
     }
 
@@ -214,14 +222,34 @@ fn train_loaded(
             .validate_for_model(model_config.hidden_size, model_config.num_layers)
             .map_err(|reason| format!("intervention {}: {reason}", i + 1))?;
     }
-    let set = InterventionSet::new(
-        config.interventions.clone(),
-        model_config.hidden_size,
-        model_config.num_layers,
-        config.training.seed,
-        model.decoder.device(),
-    )
-    .map_err(|e| e.to_string())?;
+    let resumed = match &config.resume_from {
+        Some(path) => Some(checkpoint::load(path, model)?),
+        None => None,
+    };
+    let set = match &resumed {
+        Some(_) => None,
+        None => Some(
+            InterventionSet::new(
+                config.interventions.clone(),
+                model_config.hidden_size,
+                model_config.num_layers,
+                config.training.seed,
+                model.decoder.device(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+    };
+    let (set, resume_state) = match resumed {
+        Some(checkpoint) => {
+            emitter.log(format!(
+                "resuming from {} at step {}",
+                config.resume_from.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                checkpoint.step
+            ));
+            (checkpoint.set, Some((checkpoint.step, checkpoint.optimizer_tensors, checkpoint.updates)))
+        }
+        None => (set.expect("a fresh set when not resuming"), None),
+    };
     emitter.log(format!(
         "{} intervention module(s), {} trainable parameters",
         set.modules().len(),
@@ -229,6 +257,11 @@ fn train_loaded(
     ));
 
     let mut state = TrainState::new(config, model, &data, &set)?;
+    if let Some((step, tensors, updates)) = resume_state {
+        state.optimizer.restore(&tensors, updates)?;
+        state.step = step;
+        state.resumed_at = step;
+    }
     emitter.phase(Phase::Training);
     let interrupt = state.train(emitter, commands)?;
 
@@ -292,6 +325,8 @@ struct TrainState<'a> {
     last_loss: Option<f64>,
     tokens_seen: usize,
     started: Instant,
+    /// The step a resumed run continues from; 0 for a fresh run.
+    resumed_at: usize,
 }
 
 impl<'a> TrainState<'a> {
@@ -336,6 +371,7 @@ impl<'a> TrainState<'a> {
             last_loss: None,
             tokens_seen: 0,
             started: Instant::now(),
+            resumed_at: 0,
         })
     }
 
@@ -345,12 +381,19 @@ impl<'a> TrainState<'a> {
         let mut order: Vec<usize> = (0..self.data.train_tokens.len()).collect();
         let batches_per_epoch = order.len().div_ceil(training.batch_size);
         let mut epoch = 0usize;
+        // A resumed run replays the same shuffles and skips the steps already taken, so it
+        // sees the batches the original run would have seen.
+        let mut groups_to_skip = self.resumed_at;
 
         while self.step < self.total_steps {
             order.shuffle(&mut rng);
             let batches: Vec<&[usize]> = order.chunks(training.batch_size).collect();
 
             for (group_index, group) in batches.chunks(training.grad_accum).enumerate() {
+                if groups_to_skip > 0 {
+                    groups_to_skip -= 1;
+                    continue;
+                }
                 if let Some(interrupt) = check_commands(commands) {
                     return Ok(Some(interrupt));
                 }
@@ -373,6 +416,8 @@ impl<'a> TrainState<'a> {
                 if training.checkpoint_every > 0 && self.step % training.checkpoint_every == 0 && self.step < self.total_steps {
                     let path = self.config.output_dir().join("checkpoints").join(format!("step-{:06}.safetensors", self.step));
                     self.save(&path, None)?;
+                    let (tensors, updates) = self.optimizer.state();
+                    checkpoint::save_state(&path, self.step, updates, &tensors)?;
                     emitter.emit(TrainEvent::Checkpoint { path, step: self.step });
                 }
                 if self.step >= self.total_steps {
@@ -432,7 +477,7 @@ impl<'a> TrainState<'a> {
         self.last_loss = Some(loss);
 
         let elapsed = self.started.elapsed().as_secs_f64();
-        let per_step = elapsed / self.step as f64;
+        let per_step = elapsed / (self.step - self.resumed_at).max(1) as f64;
         let batches_done = (group_index + 1) * training.grad_accum;
         Ok(StepInfo {
             step: self.step,

@@ -1,0 +1,195 @@
+//! `reft-studio bench`: the training replay as a benchmark. SmolLM2-135M with one tied
+//! LoReFT module (rank 4) at layer 15 on the first and last prompt token, over 20 fixed
+//! batches of 8 (pyreft's replay, kept in the project), with AdamW at lr 4e-3 and linear
+//! decay. Prints seconds per step, tokens per second, peak RSS and the time of each phase.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use clap::Args;
+use reft_studio::model::loader;
+use reft_studio::model::source::ModelFiles;
+use reft_studio::reft::{
+    Intervention, InterventionConfig, InterventionKind, InterventionSet, LayerSelection, Part,
+    PlacedIntervention, Positions,
+};
+use reft_studio::train::batch::Batch;
+use reft_studio::train::loss::batch_loss;
+use reft_studio::train::optimizer::ClippedAdamW;
+use reft_studio::train::schedule::{learning_rate, Schedule};
+use serde::Serialize;
+
+/// pyreft's replay: prompts, batches and initial LoReFT weights.
+const REPLAY: &str = include_str!("../../tests/fixtures/pyreft_loreft_replay.json");
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The model (default: REFT_STUDIO_TEST_MODEL, the SmolLM2 GGUF).
+    #[arg(long)]
+    model: Option<String>,
+
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct BenchReport {
+    /// Median over steps 3-20.
+    seconds_per_step: f64,
+    /// Median over steps whose frozen prefix came from a cache; equals seconds_per_step
+    /// while no prefix cache exists.
+    seconds_per_cached_step: f64,
+    tokens_per_second: f64,
+    peak_rss_bytes: u64,
+    first_loss: f64,
+    last_loss: f64,
+    /// Total seconds in each phase over the whole run.
+    phases: BTreeMap<String, f64>,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let model_spec = match args.model {
+        Some(m) => m,
+        None => std::env::var("REFT_STUDIO_TEST_MODEL")
+            .context("give --model or set REFT_STUDIO_TEST_MODEL (scripts/fetch-test-assets prints it)")?,
+    };
+    let mut phases = BTreeMap::new();
+
+    let started = Instant::now();
+    let files = reft_studio::model::source::classify_path(std::path::Path::new(&model_spec))
+        .unwrap_or(ModelFiles::Gguf(model_spec.clone().into()));
+    let model = loader::load_files(files, &Device::Cpu)?;
+    phases.insert("load_model".to_string(), started.elapsed().as_secs_f64());
+
+    let replay: serde_json::Value = serde_json::from_str(REPLAY)?;
+    let set = replay_set(&replay, model.config().hidden_size)?;
+    let batches = replay_batches(&replay)?;
+    let total = batches.len();
+    let mut optimizer = ClippedAdamW::new(set.vars(), 4e-3, 0.0, Some(1.0))?;
+
+    let (mut forward, mut backward, mut update) = (0.0, 0.0, 0.0);
+    let mut step_seconds = Vec::new();
+    let mut losses = Vec::new();
+    let mut tokens = 0usize;
+    for (step, batch) in batches.iter().enumerate() {
+        let step_started = Instant::now();
+        optimizer.set_learning_rate(learning_rate(Schedule::Linear, 4e-3, step, total, 0));
+
+        let t = Instant::now();
+        let loss = batch_loss(&model.decoder, &set, batch, true)?;
+        losses.push(f64::from(loss.to_scalar::<f32>()?));
+        forward += t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        let mut grads = loss.backward()?;
+        backward += t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        optimizer.step(&mut grads)?;
+        set.after_step()?;
+        update += t.elapsed().as_secs_f64();
+
+        step_seconds.push(step_started.elapsed().as_secs_f64());
+        tokens += batch.token_count;
+        if !args.json {
+            eprintln!("step {}/{total}: {:.3} s, loss {:.4}", step + 1, step_seconds[step], losses[step]);
+        }
+    }
+    phases.insert("forward".to_string(), forward);
+    phases.insert("backward".to_string(), backward);
+    phases.insert("optimizer".to_string(), update);
+
+    let mut steady: Vec<f64> = step_seconds[2..].to_vec();
+    steady.sort_by(f64::total_cmp);
+    let median = steady[steady.len() / 2];
+    let steady_tokens: usize = batches[2..].iter().map(|b| b.token_count).sum();
+    let report = BenchReport {
+        seconds_per_step: median,
+        seconds_per_cached_step: median,
+        tokens_per_second: steady_tokens as f64 / step_seconds[2..].iter().sum::<f64>(),
+        peak_rss_bytes: peak_rss_bytes(),
+        first_loss: losses[0],
+        last_loss: losses[total - 1],
+        phases,
+    };
+    let _ = tokens;
+
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("seconds per step (median of steps 3-{total}): {:.3}", report.seconds_per_step);
+        println!("tokens per second: {:.0}", report.tokens_per_second);
+        println!("peak RSS: {:.2} GiB", report.peak_rss_bytes as f64 / (1u64 << 30) as f64);
+        println!("loss: first {:.4}, last {:.4}", report.first_loss, report.last_loss);
+        for (phase, seconds) in &report.phases {
+            println!("  {phase}: {seconds:.2} s");
+        }
+    }
+    Ok(())
+}
+
+/// Peak resident set size (VmHWM) from /proc; 0 where /proc is not available.
+fn peak_rss_bytes() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+fn matrix(value: &serde_json::Value) -> Result<Tensor> {
+    let rows: Vec<Vec<f32>> = serde_json::from_value(value.clone())?;
+    let (r, c) = (rows.len(), rows.first().map_or(0, Vec::len));
+    Ok(Tensor::from_vec(rows.concat(), (r, c), &Device::Cpu)?)
+}
+
+fn replay_set(replay: &serde_json::Value, hidden: usize) -> Result<InterventionSet> {
+    let params = replay["init_params"]
+        .as_object()
+        .and_then(|o| o.values().next())
+        .context("the replay has no initial parameters")?;
+    let bias: Vec<f32> = serde_json::from_value(params["bias"].clone())?;
+    let tensors = HashMap::from([
+        ("rotate".to_string(), matrix(&params["rotate_layer"])?),
+        ("weight".to_string(), matrix(&params["weight"])?),
+        ("bias".to_string(), Tensor::new(bias.as_slice(), &Device::Cpu)?),
+    ]);
+    let config = InterventionConfig {
+        kind: InterventionKind::Loreft,
+        layers: LayerSelection::List(vec![15]),
+        rank: 4,
+        positions: Positions::FirstLast { first: 1, last: 1 },
+        tied: true,
+        ..InterventionConfig::default()
+    };
+    let intervention = Intervention::from_tensors(config.clone(), hidden, tensors, 0).map_err(anyhow::Error::msg)?;
+    let module = PlacedIntervention {
+        key: "loreft.layer15".into(),
+        config_index: 0,
+        layer: 15,
+        part: Part::Both,
+        intervention,
+    };
+    Ok(InterventionSet::from_modules(vec![config], vec![module]))
+}
+
+fn replay_batches(replay: &serde_json::Value) -> Result<Vec<Batch>> {
+    let batches = replay["batches"].as_array().context("the replay has no batches")?;
+    batches
+        .iter()
+        .map(|b| {
+            let ids: Vec<Vec<u32>> = serde_json::from_value(b["input_ids"].clone())?;
+            let mask: Vec<Vec<u32>> = serde_json::from_value(b["attention_mask"].clone())?;
+            let labels: Vec<Vec<i64>> = serde_json::from_value(b["labels"].clone())?;
+            let locations: Vec<Vec<Vec<usize>>> = serde_json::from_value(b["intervention_locations"].clone())?;
+            let prompt_lens: Vec<usize> = locations.iter().map(|l| l[0][1] + 1).collect();
+            Ok(Batch::from_labels(&ids, &mask, &labels, &prompt_lens, &Device::Cpu)?)
+        })
+        .collect()
+}
