@@ -71,6 +71,8 @@ pub struct ForwardOutput {
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
+    /// Padding tokens at the start of each row of a batch; empty when no row is padded.
+    left_padding: Vec<usize>,
 }
 
 impl KvCache {
@@ -78,6 +80,17 @@ impl KvCache {
         Self {
             layers: vec![None; num_layers],
             len: 0,
+            left_padding: Vec::new(),
+        }
+    }
+
+    /// A cache for a batch whose rows start with `left_padding[row]` padding tokens. Those
+    /// positions are masked, and each row's positions count from its first real token.
+    pub fn with_left_padding(num_layers: usize, left_padding: Vec<usize>) -> Self {
+        Self {
+            layers: vec![None; num_layers],
+            len: 0,
+            left_padding,
         }
     }
 
@@ -194,11 +207,13 @@ impl Attention {
 
     /// `x` is [batch, seq, hidden]; `mask` is additive, broadcastable to
     /// [batch, heads, seq, past + seq].
+    /// `cos` and `sin` are [seq, head_dim / 2], or [batch, seq, head_dim / 2] when rows
+    /// have their own positions.
     fn forward(
         &self,
         x: &Tensor,
-        rope: &RopeTables,
-        offset: usize,
+        cos: &Tensor,
+        sin: &Tensor,
         mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> candle_core::Result<Tensor> {
@@ -222,10 +237,8 @@ impl Attention {
             None => k,
         };
 
-        let cos = rope.cos.narrow(0, offset, seq)?;
-        let sin = rope.sin.narrow(0, offset, seq)?;
-        let q = ops::rope(&q, &cos, &sin)?;
-        let k = ops::rope(&k, &cos, &sin)?;
+        let q = ops::rope(&q, cos, sin)?;
+        let k = ops::rope(&k, cos, sin)?;
 
         let (k, v) = match cache {
             Some(slot) => {
@@ -308,13 +321,12 @@ impl Block {
         &self,
         x: &Tensor,
         eps: f64,
-        rope: &RopeTables,
-        offset: usize,
+        (cos, sin): (&Tensor, &Tensor),
         mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> candle_core::Result<Tensor> {
         let normed = ops::rms_norm(x, &self.input_norm, eps)?;
-        let x = (x + self.attention.forward(&normed, rope, offset, mask, cache)?)?;
+        let x = (x + self.attention.forward(&normed, cos, sin, mask, cache)?)?;
 
         let normed = ops::rms_norm(&x, &self.post_attention_norm, eps)?;
         x + self.mlp.forward(&normed)?
@@ -438,9 +450,11 @@ impl Decoder {
         self.check_positions(0, seq)?;
 
         let mask = self.attention_bias(attention_mask, seq, 0)?;
+        let cos = self.rope.cos.narrow(0, 0, seq)?;
+        let sin = self.rope.sin.narrow(0, 0, seq)?;
         let mut hidden = self.embed(input_ids)?;
         for (layer, block) in self.blocks.iter().enumerate() {
-            hidden = block.forward(&hidden, self.config.rms_norm_eps, &self.rope, 0, mask.as_ref(), None)?;
+            hidden = block.forward(&hidden, self.config.rms_norm_eps, (&cos, &sin), mask.as_ref(), None)?;
             if let Some(replaced) = hook.on_block_output(layer, &hidden, 0)? {
                 hidden = replaced;
             }
@@ -459,27 +473,57 @@ impl Decoder {
         Ok(ForwardOutput { hidden, logits })
     }
 
-    /// Runs `input_ids` ([1, seq]) after the positions already in `cache`, appends their
-    /// keys and values to it, and returns the last position's logits: [1, vocab].
+    /// Runs `input_ids` ([batch, seq]) after the positions already in `cache`, appends
+    /// their keys and values to it, and returns each row's last-position logits:
+    /// [batch, vocab]. Rows padded on the left are described by the cache.
     pub fn forward_cached(
         &self,
         input_ids: &Tensor,
         cache: &mut KvCache,
         hook: &mut dyn BlockHook,
     ) -> Result<Tensor> {
-        let (_, seq) = input_ids.dims2()?;
+        let (batch, seq) = input_ids.dims2()?;
         let offset = cache.len;
         self.check_positions(offset, seq)?;
 
-        let mask = self.attention_bias(None, seq, offset)?;
+        let padded = cache.left_padding.iter().any(|&p| p > 0);
+        let (mask, cos, sin) = if padded {
+            if cache.left_padding.len() != batch {
+                return Err(ModelError::Candle(candle_core::Error::Msg(format!(
+                    "the cache describes {} rows but the input has {batch}",
+                    cache.left_padding.len()
+                ))));
+            }
+            let keys = offset + seq;
+            let keep: Vec<u32> = cache
+                .left_padding
+                .iter()
+                .flat_map(|&pad| (0..keys).map(move |j| u32::from(j >= pad)))
+                .collect();
+            let keep = Tensor::from_vec(keep, (batch, keys), &self.device)?;
+            let positions: Vec<u32> = cache
+                .left_padding
+                .iter()
+                .flat_map(|&pad| (offset..offset + seq).map(move |i| i.saturating_sub(pad) as u32))
+                .collect();
+            let positions = Tensor::from_vec(positions, batch * seq, &self.device)?;
+            let half = self.config.head_dim / 2;
+            let cos = self.rope.cos.index_select(&positions, 0)?.reshape((batch, seq, half))?;
+            let sin = self.rope.sin.index_select(&positions, 0)?.reshape((batch, seq, half))?;
+            (self.attention_bias(Some(&keep), seq, offset)?, cos, sin)
+        } else {
+            let cos = self.rope.cos.narrow(0, offset, seq)?;
+            let sin = self.rope.sin.narrow(0, offset, seq)?;
+            (self.attention_bias(None, seq, offset)?, cos, sin)
+        };
+
         let mut hidden = self.embed(input_ids)?;
         for (layer, block) in self.blocks.iter().enumerate() {
             let slot = &mut cache.layers[layer];
             hidden = block.forward(
                 &hidden,
                 self.config.rms_norm_eps,
-                &self.rope,
-                offset,
+                (&cos, &sin),
                 mask.as_ref(),
                 Some(slot),
             )?;

@@ -113,6 +113,29 @@ impl InterventionSet {
         self.row_positions_with(lengths, generating, false)
     }
 
+    /// [`Self::row_positions_with`] for rows that start with `left_padding[row]` padding
+    /// tokens (batched generation): every position moves right by the row's padding.
+    pub fn row_positions_left_padded(
+        &self,
+        lengths: &[(usize, usize)],
+        left_padding: &[usize],
+        generating: bool,
+        edit_generated: bool,
+    ) -> Vec<Vec<RowPositions>> {
+        let mut rows = self.row_positions_with(lengths, generating, edit_generated);
+        for module_rows in &mut rows {
+            for (positions, &pad) in module_rows.iter_mut().zip(left_padding) {
+                for p in &mut positions.fixed {
+                    *p += pad;
+                }
+                if let Some(from) = &mut positions.from {
+                    *from += pad;
+                }
+            }
+        }
+        rows
+    }
+
     /// [`Self::row_positions`] with the option of editing every generated token.
     pub fn row_positions_with(
         &self,
