@@ -8,7 +8,7 @@ use clap::Args;
 use reft_studio::data::{self, LoadOptions, Task};
 use reft_studio::reft::adapter::load_adapter;
 use reft_studio::reft::InterventionSet;
-use reft_studio::train::evaluate::{accuracy, classify, mean_loss};
+use reft_studio::train::evaluate::{accuracy, classification_loss, classify, mean_loss};
 use reft_studio::train::prepare::{eos_id, tokenize_example, PromptSettings};
 use serde::Serialize;
 
@@ -78,19 +78,20 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let empty = InterventionSet::from_modules(Vec::new(), Vec::new());
     let set = adapter.as_ref().map(|a| &a.set).unwrap_or(&empty);
 
-    let tokens = loaded
-        .examples
-        .iter()
-        .map(|e| tokenize_example(&model, e, &settings))
-        .collect::<Result<Vec<_>, _>>()?;
     let pad = model.tokenizer()?.pad_id().unwrap_or(eos_id(&model)?);
-    let loss = mean_loss(&model, set, &tokens, pad, args.batch_size)?;
-
-    let accuracy = if task == Task::Classification {
-        let predictions = classify(&model, set, &loaded.examples, &labels, &settings, pad, args.batch_size)?;
-        Some(accuracy(&predictions, &loaded.examples, &labels))
+    let (loss, accuracy) = if task == Task::Classification {
+        let scores = classify(&model, set, &loaded.examples, &labels, &settings, pad, args.batch_size)?;
+        (
+            classification_loss(&scores, &loaded.examples, &labels),
+            Some(accuracy(&scores, &loaded.examples, &labels)),
+        )
     } else {
-        None
+        let tokens = loaded
+            .examples
+            .iter()
+            .map(|e| tokenize_example(&model, e, &settings))
+            .collect::<Result<Vec<_>, _>>()?;
+        (mean_loss(&model, set, &tokens, pad, args.batch_size)?, None)
     };
 
     let report = EvalReport {

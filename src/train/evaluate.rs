@@ -49,8 +49,21 @@ pub fn mean_loss(model: &LoadedModel, set: &InterventionSet, examples: &[Tokeniz
     Ok(-scores.iter().sum::<f64>() / tokens.max(1) as f64)
 }
 
-/// For each example, the index of the label with the highest summed log-likelihood and
-/// the softmax over labels of those sums (the predicted label's probability).
+/// The scores of one example against every label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelScores {
+    /// The index of the label with the highest summed log-likelihood.
+    pub best: usize,
+    /// Softmax over labels of the summed log-likelihoods.
+    pub probabilities: Vec<f64>,
+    /// Summed log-likelihood of each label's tokens plus EOS.
+    pub log_likelihoods: Vec<f64>,
+    /// Number of scored tokens of each label (its tokens plus EOS).
+    pub token_counts: Vec<usize>,
+}
+
+/// Scores every label for every example: the summed log-likelihood of the label's tokens
+/// plus EOS after the rendered prompt.
 pub fn classify(
     model: &LoadedModel,
     set: &InterventionSet,
@@ -59,7 +72,7 @@ pub fn classify(
     settings: &PromptSettings,
     pad_id: u32,
     batch_size: usize,
-) -> std::result::Result<Vec<(usize, Vec<f64>)>, crate::model::ModelError> {
+) -> std::result::Result<Vec<LabelScores>, crate::model::ModelError> {
     let mut candidates = Vec::with_capacity(examples.len() * labels.len());
     for example in examples {
         for label in labels {
@@ -71,7 +84,8 @@ pub fn classify(
 
     Ok(scores
         .chunks(labels.len())
-        .map(|per_label| {
+        .zip(candidates.chunks(labels.len()))
+        .map(|(per_label, tokenized)| {
             let best = per_label
                 .iter()
                 .enumerate()
@@ -81,17 +95,35 @@ pub fn classify(
             let max = per_label.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let exp: Vec<f64> = per_label.iter().map(|s| (s - max).exp()).collect();
             let total: f64 = exp.iter().sum();
-            (best, exp.iter().map(|e| e / total).collect())
+            LabelScores {
+                best,
+                probabilities: exp.iter().map(|e| e / total).collect(),
+                log_likelihoods: per_label.to_vec(),
+                token_counts: tokenized.iter().map(|t| t.input_ids.len() - t.prompt_len).collect(),
+            }
         })
         .collect())
 }
 
+/// The token-weighted mean loss of each example's true label, from [`classify`]'s scores
+/// (the same figure [`mean_loss`] gives, without another pass).
+pub fn classification_loss(scores: &[LabelScores], examples: &[Example], labels: &[String]) -> f64 {
+    let (mut total, mut tokens) = (0.0, 0usize);
+    for (score, example) in scores.iter().zip(examples) {
+        if let Some(index) = labels.iter().position(|l| *l == example.target) {
+            total -= score.log_likelihoods[index];
+            tokens += score.token_counts[index];
+        }
+    }
+    total / tokens.max(1) as f64
+}
+
 /// Accuracy of `classify` against each example's target label.
-pub fn accuracy(predictions: &[(usize, Vec<f64>)], examples: &[Example], labels: &[String]) -> f64 {
+pub fn accuracy(predictions: &[LabelScores], examples: &[Example], labels: &[String]) -> f64 {
     let correct = predictions
         .iter()
         .zip(examples)
-        .filter(|((best, _), example)| labels[*best] == example.target)
+        .filter(|(scores, example)| labels[scores.best] == example.target)
         .count();
     correct as f64 / examples.len().max(1) as f64
 }

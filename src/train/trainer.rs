@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use super::batch::{Batch, TokenizedExample};
 use super::checkpoint;
 use super::config::TrainConfig;
-use super::evaluate::{accuracy, classify, mean_loss};
+use super::evaluate::{accuracy, classification_loss, classify, mean_loss};
 use super::events::{EvalInfo, Phase, RunSummary, StepInfo, TrainCommand, TrainEvent};
 use super::loss::batch_loss;
 use super::optimizer::ClippedAdamW;
@@ -498,9 +498,8 @@ impl<'a> TrainState<'a> {
             return Ok(None);
         }
         let batch_size = self.config.training.batch_size;
-        let loss = mean_loss(self.model, self.set, &self.data.eval_tokens, self.pad_id, batch_size).map_err(|e| e.to_string())?;
-        let accuracy = if self.data.task == Task::Classification {
-            let predictions = classify(
+        let (loss, accuracy) = if self.data.task == Task::Classification {
+            let scores = classify(
                 self.model,
                 self.set,
                 &self.data.eval,
@@ -510,9 +509,14 @@ impl<'a> TrainState<'a> {
                 batch_size,
             )
             .map_err(|e| e.to_string())?;
-            Some(accuracy(&predictions, &self.data.eval, &self.data.labels))
+            (
+                classification_loss(&scores, &self.data.eval, &self.data.labels),
+                Some(accuracy(&scores, &self.data.eval, &self.data.labels)),
+            )
         } else {
-            None
+            let loss = mean_loss(self.model, self.set, &self.data.eval_tokens, self.pad_id, batch_size)
+                .map_err(|e| e.to_string())?;
+            (loss, None)
         };
         Ok(Some(EvalInfo {
             step: self.step,
