@@ -41,7 +41,8 @@ fn shift_covers_layers_from_first_intervened() {
     // positions (which come later) change only from layer 13 on.
     assert!(snapshot.layers[1].relative_change_loss > 0.0, "{:?}", snapshot.layers[1]);
     for layer in &snapshot.layers {
-        assert!(layer.cosine_intervened <= 1.0 + 1e-6 && layer.cosine_loss <= 1.0 + 1e-6, "{layer:?}");
+        assert!(layer.cosine_intervened <= 1.0 + 1e-6, "{layer:?}");
+        assert!(layer.cosine_loss <= 1.0 + 1e-6, "{layer:?}");
     }
 }
 

@@ -1,4 +1,4 @@
-//! `reft-studio inspect`: what the model sees and predicts for one prompt.
+//! `reft-studio inspect`: the tokens, next-token logits and hidden-state norms for one prompt.
 
 use anyhow::Result;
 use candle_core::{IndexOp, D};

@@ -5,8 +5,8 @@ use candle_core::{Device, Result, Var};
 use super::hook::RowPositions;
 use super::intervention::{Intervention, InterventionConfig};
 
-/// Which of a config's positions a module edits. An untied config with first and last
-/// positions gets one module for each part; otherwise one module edits both.
+/// The part of a config's positions that a module edits. An untied config with first and
+/// last positions gets one module for each part. Otherwise one module edits both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
@@ -32,7 +32,7 @@ pub struct InterventionSet {
     modules: Vec<PlacedIntervention>,
 }
 
-/// Where modules go: (config index, layer, part, key), in the set's order.
+/// Returns where modules go: (config index, layer, part, key), in the set's order.
 pub fn placements(configs: &[InterventionConfig], num_layers: usize) -> Vec<(usize, usize, Part, String)> {
     let mut out = Vec::new();
     for (index, config) in configs.iter().enumerate() {
@@ -49,7 +49,7 @@ pub fn placements(configs: &[InterventionConfig], num_layers: usize) -> Vec<(usi
     out
 }
 
-/// The config's name, or "<type>" (plus its index when several configs exist).
+/// Returns the config's name, or "<type>" (plus its index when several configs exist).
 pub fn config_name(config: &InterventionConfig, index: usize) -> String {
     match &config.name {
         Some(name) => name.clone(),
@@ -92,7 +92,7 @@ impl InterventionSet {
         self.modules.iter().map(|m| m.intervention.num_parameters()).sum()
     }
 
-    /// The first layer any module edits; blocks before it are unchanged.
+    /// Returns the first layer any module edits. Blocks before it are unchanged.
     pub fn first_layer(&self) -> Option<usize> {
         self.modules.iter().map(|m| m.layer).min()
     }

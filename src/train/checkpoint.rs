@@ -1,5 +1,5 @@
 //! Checkpoints: `checkpoints/step-N.safetensors` is a complete adapter (usable as it is),
-//! and `step-N.state.safetensors` beside it holds the optimizer's moment estimates and the
+//! and `step-N.state.safetensors` beside it contains the optimizer's moment estimates and the
 //! step, so that a run can continue from it.
 
 use std::collections::HashMap;

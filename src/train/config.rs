@@ -150,7 +150,7 @@ pub struct TrainingSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutputSection {
-    /// Where the adapter, checkpoints and metrics go; defaults to runs/<name>.
+    /// The folder for the adapter, checkpoints and metrics; defaults to runs/<name>.
     pub dir: Option<String>,
 }
 

@@ -19,9 +19,14 @@ pub fn target_log_likelihoods(
     batch_size: usize,
 ) -> Result<Vec<f64>> {
     let device: &Device = model.decoder.device();
-    let mut scores = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(batch_size.max(1)) {
-        let refs: Vec<&TokenizedExample> = chunk.iter().collect();
+
+    // Batches of similar lengths waste little on padding; scores return in input order.
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| examples[i].input_ids.len());
+
+    let mut scores = vec![0.0; examples.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let refs: Vec<&TokenizedExample> = chunk.iter().map(|&i| &examples[i]).collect();
         let batch = Batch::from_examples(&refs, pad_id, device)?;
         let logits = labelled_logits(&model.decoder, set, &batch, false)?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
@@ -32,10 +37,9 @@ pub fn target_log_likelihoods(
 
         // label_rows run example by example, so each example's labels are contiguous.
         let mut offset = 0;
-        for example in chunk {
+        for (&index, example) in chunk.iter().zip(&refs) {
             let count = example.input_ids.len() - example.prompt_len;
-            let sum: f64 = picked[offset..offset + count].iter().map(|&v| f64::from(v)).sum();
-            scores.push(sum);
+            scores[index] = picked[offset..offset + count].iter().map(|&v| f64::from(v)).sum();
             offset += count;
         }
     }

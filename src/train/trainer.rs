@@ -149,7 +149,7 @@ impl<'a> Emitter<'a> {
     }
 }
 
-/// How a run ended before its last step.
+/// The reason a run ended before its last step.
 enum Interrupt {
     Stop,
     Discard,
@@ -160,7 +160,7 @@ fn check_commands(commands: &Receiver<TrainCommand>) -> Option<Interrupt> {
         Ok(TrainCommand::Stop) => Some(Interrupt::Stop),
         Ok(TrainCommand::Discard) => Some(Interrupt::Discard),
         Err(TryRecvError::Empty) => None,
-        // The handle is gone, so nobody is listening: finish and save as usual.
+        // The handle was dropped, so no command can arrive: finish and save as usual.
         Err(TryRecvError::Disconnected) => None,
     }
 }
@@ -435,7 +435,7 @@ impl<'a> TrainState<'a> {
         Ok(None)
     }
 
-    /// One optimizer step over a group of `grad_accum` batches.
+    /// Runs one optimizer step over a group of `grad_accum` batches.
     fn optimizer_step(&mut self, group: &[&[usize]], epoch: usize, group_index: usize, batches_per_epoch: usize) -> Result<StepInfo, String> {
         let training = &self.config.training;
         let device = self.model.decoder.device();
