@@ -1,7 +1,11 @@
-//! ReFT Studio's engine: loading frozen language models, running them with hook points
-//! for representation interventions, and generating text. The GUI and the CLI are two
-//! front ends on this library; nothing here depends on either.
+//! ReFT Studio: representation fine-tuning of frozen language models.
+//!
+//! The engine (`model`, `reft`, `data`, `train`) loads models, trains interventions and
+//! generates; it never imports egui or eframe. `app` is the desktop front end and talks to
+//! the engine only through the trainer's commands and events; the CLI in `main.rs` is the
+//! other front end.
 
+pub mod app;
 pub mod data;
 pub mod model;
 pub mod reft;

@@ -105,13 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Bench(args)) => bench::run(args),
-        None => {
-            // TODO: open the desktop app here once it exists; until then show the usage.
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            eprintln!("\nThe desktop app is not built yet: use one of the commands above.");
-            std::process::exit(2);
-        }
+        None => reft_studio::app::run_app(),
     }
 }
 

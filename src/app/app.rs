@@ -1,0 +1,296 @@
+//! The app's state and frame loop: the top bar with the language switch, and the
+//! current screen.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::hub::HubOptions;
+use crate::train::config::TrainConfig;
+
+use super::file_dialog::{FileDialog, NativeFileDialog};
+use super::fonts::{self, CjkFont};
+use super::i18n::{parse_locale, Language, Translator};
+use super::presets::{self, PresetScan};
+use super::screens::runs::{default_runs_dir, RunsAction, RunsScreen};
+use super::screens::setup::{SetupAction, SetupForm};
+use super::screens::start::{self, StartAction};
+use super::screens::training::{TrainingAction, TrainingView, POLL_INTERVAL};
+
+/// The state eframe stores between sessions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct PersistedState {
+    /// The language picked in the top bar; None follows the system locale.
+    language: Option<Language>,
+}
+
+/// How to build the app; tests replace the file dialog and the preset folders.
+pub struct AppOptions {
+    pub language: Language,
+    pub preset_dirs: Vec<PathBuf>,
+    pub file_dialog: Box<dyn FileDialog>,
+    pub hub_options: HubOptions,
+    /// The folder for new runs, listed by the runs screen.
+    pub runs_dir: PathBuf,
+    /// Load a system CJK font on the first frame.
+    pub install_fonts: bool,
+}
+
+impl AppOptions {
+    /// Returns options with the system locale's language, the usual preset folders and the
+    /// native file dialog.
+    pub fn from_env() -> Self {
+        Self {
+            language: Language::from_env(),
+            preset_dirs: presets::preset_dirs(),
+            file_dialog: Box::new(NativeFileDialog),
+            hub_options: HubOptions::from_env(),
+            runs_dir: default_runs_dir(),
+            install_fonts: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Start,
+    Setup,
+    Training,
+    Runs,
+}
+
+pub struct StudioApp {
+    tr: Translator,
+    /// Each language's name in that language, for the switch.
+    language_names: Vec<(Language, String)>,
+    screen: Screen,
+    presets: PresetScan,
+    setup: Option<SetupForm>,
+    training: Option<TrainingView>,
+    runs: RunsScreen,
+    runs_dir: PathBuf,
+    file_dialog: Box<dyn FileDialog>,
+    hub_options: HubOptions,
+    install_fonts: bool,
+    fonts_installed: bool,
+    cjk_font: Option<CjkFont>,
+}
+
+impl StudioApp {
+    pub fn new(options: AppOptions) -> Self {
+        let language_names = Language::ALL
+            .iter()
+            .map(|language| {
+                let name = parse_locale(language.locale_source())
+                    .ok()
+                    .and_then(|strings| strings.get("language.name").cloned())
+                    .unwrap_or_else(|| language.code().to_string());
+                (*language, name)
+            })
+            .collect();
+        let presets = presets::scan(&options.preset_dirs);
+        tracing::info!(count = presets.presets.len(), dirs = ?options.preset_dirs, "presets found");
+        Self {
+            tr: Translator::new(options.language),
+            language_names,
+            screen: Screen::Start,
+            presets,
+            setup: None,
+            training: None,
+            runs: RunsScreen::new(options.runs_dir.clone()),
+            runs_dir: options.runs_dir,
+            file_dialog: options.file_dialog,
+            hub_options: options.hub_options,
+            install_fonts: options.install_fonts,
+            fonts_installed: false,
+            cjk_font: None,
+        }
+    }
+
+    /// Builds the app for eframe: the stored language wins over the system locale.
+    pub fn from_creation_context(cc: &eframe::CreationContext<'_>) -> Self {
+        let mut options = AppOptions::from_env();
+        let stored: Option<PersistedState> = cc.storage.and_then(|storage| eframe::get_value(storage, eframe::APP_KEY));
+        if let Some(language) = stored.and_then(|state| state.language) {
+            options.language = language;
+        }
+        Self::new(options)
+    }
+
+    pub fn translator(&self) -> &Translator {
+        &self.tr
+    }
+
+    pub fn set_language(&mut self, language: Language) {
+        tracing::info!(language = language.code(), "interface language changed");
+        self.tr.set_language(language);
+    }
+
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    pub fn presets(&self) -> &PresetScan {
+        &self.presets
+    }
+
+    pub fn setup(&self) -> Option<&SetupForm> {
+        self.setup.as_ref()
+    }
+
+    pub fn training(&self) -> Option<&TrainingView> {
+        self.training.as_ref()
+    }
+
+    pub fn cjk_font(&self) -> Option<&CjkFont> {
+        self.cjk_font.as_ref()
+    }
+
+    /// Opens the setup form filled from `config`.
+    pub fn open_setup(&mut self, config: TrainConfig) {
+        self.setup = Some(SetupForm::from_config(config, self.hub_options.clone(), self.runs_dir.clone()));
+        self.screen = Screen::Setup;
+    }
+
+    /// Draws one frame.
+    pub fn ui(&mut self, ctx: &egui::Context) {
+        if !self.fonts_installed {
+            if self.install_fonts {
+                self.cjk_font = fonts::install_fonts(ctx);
+            }
+            self.fonts_installed = true;
+        }
+        if let Some(training) = &mut self.training {
+            training.poll();
+            if training.is_running() {
+                ctx.request_repaint_after(POLL_INTERVAL);
+            }
+        }
+
+        egui::TopBottomPanel::top("top_bar").show(ctx, |ui| self.top_bar(ui));
+        egui::CentralPanel::default().show(ctx, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("screen_scroll")
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.screen_ui(ui));
+        });
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.strong(self.tr.t("app.title"));
+            let training_running = self.training.as_ref().is_some_and(TrainingView::is_running);
+            if self.screen != Screen::Start
+                && ui
+                    .add_enabled(!training_running, egui::Button::new(self.tr.t("app.home")))
+                    .clicked()
+            {
+                self.screen = Screen::Start;
+            }
+
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let current = self.tr.language();
+                let mut picked = current;
+                let current_name = self.language_name(current);
+                egui::ComboBox::from_id_salt("language")
+                    .selected_text(current_name)
+                    .show_ui(ui, |ui| {
+                        for (language, name) in &self.language_names {
+                            ui.selectable_value(&mut picked, *language, name);
+                        }
+                    });
+                ui.label(self.tr.t("app.language"));
+                if picked != current {
+                    self.set_language(picked);
+                }
+                if self.fonts_installed && self.install_fonts && self.cjk_font.is_none() && current == Language::SimplifiedChinese {
+                    // Chinese text cannot render without the font, so this warning is in English.
+                    ui.colored_label(ui.visuals().warn_fg_color, self.tr.english("app.no_cjk_font"));
+                }
+            });
+        });
+    }
+
+    fn language_name(&self, language: Language) -> String {
+        self.language_names
+            .iter()
+            .find(|(candidate, _)| *candidate == language)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_else(|| language.code().to_string())
+    }
+
+    fn screen_ui(&mut self, ui: &mut egui::Ui) {
+        match self.screen {
+            Screen::Start => match start::show(ui, &self.tr, &self.presets) {
+                Some(StartAction::OpenPreset(index)) => {
+                    let config = self.presets.presets[index].config.clone();
+                    tracing::info!(preset = %self.presets.presets[index].path.display(), "preset opened");
+                    self.open_setup(config);
+                }
+                Some(StartAction::OpenRuns) => {
+                    self.runs.refresh();
+                    self.screen = Screen::Runs;
+                }
+                Some(StartAction::FromScratch) => {
+                    self.setup = Some(SetupForm::empty(self.hub_options.clone(), self.runs_dir.clone()));
+                    self.screen = Screen::Setup;
+                }
+                None => {}
+            },
+            Screen::Setup => {
+                let Some(setup) = &mut self.setup else {
+                    self.screen = Screen::Start;
+                    return;
+                };
+                match setup.show(ui, &self.tr, self.file_dialog.as_ref()) {
+                    Some(SetupAction::Back) => self.screen = Screen::Start,
+                    Some(SetupAction::Train(config)) => {
+                        self.training = Some(TrainingView::start(*config));
+                        self.screen = Screen::Training;
+                    }
+                    None => {}
+                }
+            }
+            Screen::Runs => {
+                if let Some(RunsAction::Back) = self.runs.show(ui, &self.tr, self.file_dialog.as_ref()) {
+                    self.screen = Screen::Start;
+                }
+            }
+            Screen::Training => {
+                let Some(training) = &mut self.training else {
+                    self.screen = Screen::Start;
+                    return;
+                };
+                match training.show(ui, &self.tr, self.file_dialog.as_ref()) {
+                    Some(TrainingAction::EditSettings) => self.screen = Screen::Setup,
+                    Some(TrainingAction::Home) => self.screen = Screen::Start,
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+impl eframe::App for StudioApp {
+    fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.ui(ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        let state = PersistedState {
+            language: Some(self.tr.language()),
+        };
+        eframe::set_value(storage, eframe::APP_KEY, &state);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        if let Some(training) = &mut self.training {
+            if training.is_running() {
+                // NOTE: the process exits right after this, so the trainer thread usually
+                // has no time to save; the last checkpoint (if any) is what remains.
+                tracing::warn!("the window closed during training; asking the trainer to stop");
+                training.stop();
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The desktop app (eframe/egui) on top of the engine: a preset gallery, a setup form with
+//! a dataset preview, and a live training view, in English and Simplified Chinese.
+//! [`run_app`] opens the window; tests drive [`StudioApp::ui`] with egui_kittest.
+
+#[allow(clippy::module_inception)]
+mod app;
+pub mod export;
+pub mod file_dialog;
+pub mod fonts;
+pub mod i18n;
+pub mod presets;
+pub mod screens;
+pub mod widgets;
+
+pub use app::{AppOptions, Screen, StudioApp};
+
+/// Opens the app window and returns when it closes.
+pub fn run_app() -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("ReFT Studio")
+            .with_inner_size([1100.0, 800.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "ReFT Studio",
+        options,
+        Box::new(|cc| Ok(Box::new(StudioApp::from_creation_context(cc)))),
+    )
+    .map_err(|error| {
+        anyhow::anyhow!(
+            "could not open the app window: {error}. Without a display, use a subcommand such as `reft-studio train --config FILE` (see --help)"
+        )
+    })
+}

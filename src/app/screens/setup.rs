@@ -1,0 +1,528 @@
+//! The setup form: model, dataset (with a preview), intervention and training settings.
+//! It edits a `TrainConfig` in place and hands a validated copy to the training screen.
+
+use std::path::{Path, PathBuf};
+
+use crate::app::file_dialog::{FileDialog, FilePurpose, FileRequest};
+use crate::app::i18n::Translator;
+use crate::app::widgets::dataset_preview;
+use crate::data::{load_file, LoadOptions, LoadedData};
+use crate::model::config::ModelConfig;
+use crate::model::gguf;
+use crate::model::hub::{list_local_models, HubOptions, LocalModel};
+use crate::model::source::{ModelFiles, ModelSpec};
+use crate::reft::intervention::{InterventionKind, LayerSelection};
+use crate::reft::positions::Positions;
+use crate::reft::InterventionConfig;
+use crate::train::config::TrainConfig;
+
+use super::start::task_name;
+
+/// Layer range offered when the model's layer count is unknown.
+const UNKNOWN_LAYER_MAX: usize = 64;
+const DATA_EXTENSIONS: &[&str] = &["jsonl", "json", "csv", "tsv"];
+
+/// A request from the setup form to the app.
+#[derive(Debug, Clone)]
+pub enum SetupAction {
+    Back,
+    Train(Box<TrainConfig>),
+}
+
+/// The dataset as last read, keyed by what it was read with.
+struct DatasetPreview {
+    path: PathBuf,
+    prompt_template: Option<String>,
+    result: Result<LoadedData, String>,
+}
+
+/// The layer count of the model named by `source`, or None when it cannot be read cheaply.
+struct LayerCount {
+    source: String,
+    count: Option<usize>,
+}
+
+/// The setting of the form's layer control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LayerMode {
+    Middle,
+    One,
+    All,
+    /// Several listed layers, kept as the config has them.
+    Several,
+}
+
+pub struct SetupForm {
+    config: TrainConfig,
+    positions_text: String,
+    positions_error: Option<String>,
+    /// The output folder as typed; empty picks a new folder under the app's data folder.
+    output_text: String,
+    preview: Option<DatasetPreview>,
+    layer_count: Option<LayerCount>,
+    local_models: Option<Vec<LocalModel>>,
+    hub_options: HubOptions,
+    /// The parent of the new output folder made when the output field is empty.
+    runs_dir: PathBuf,
+}
+
+impl SetupForm {
+    /// Creates a form filled from `config`, such as a preset.
+    pub fn from_config(mut config: TrainConfig, hub_options: HubOptions, runs_dir: PathBuf) -> Self {
+        if config.interventions.is_empty() {
+            config.interventions.push(InterventionConfig::default());
+        }
+        let positions_text = config.interventions[0].positions.to_string();
+        let output_text = config.output.dir.clone().unwrap_or_default();
+        Self {
+            config,
+            positions_text,
+            positions_error: None,
+            output_text,
+            preview: None,
+            layer_count: None,
+            local_models: None,
+            hub_options,
+            runs_dir,
+        }
+    }
+
+    /// Creates an empty form with the engine's defaults.
+    pub fn empty(hub_options: HubOptions, runs_dir: PathBuf) -> Self {
+        let config: TrainConfig = toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
+            .expect("the minimal config parses");
+        Self::from_config(config, hub_options, runs_dir)
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn model_source(&self) -> &str {
+        &self.config.model.source
+    }
+
+    /// Returns the dataset as last read: its examples and problems, or the reason it could not be read.
+    pub fn dataset(&self) -> Option<&Result<LoadedData, String>> {
+        self.preview.as_ref().map(|preview| &preview.result)
+    }
+
+    pub fn set_dataset(&mut self, path: &Path) {
+        self.config.data.train = path.to_string_lossy().into_owned();
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<SetupAction> {
+        self.accept_dropped_files(ui.ctx());
+        self.refresh_dataset();
+        self.refresh_layer_count();
+
+        let mut action = None;
+        ui.horizontal(|ui| {
+            if ui.button(tr.t("setup.back")).clicked() {
+                action = Some(SetupAction::Back);
+            }
+            ui.heading(tr.t("setup.title"));
+        });
+        ui.add_space(6.0);
+
+        self.model_section(ui, tr, dialog);
+        ui.separator();
+        self.dataset_section(ui, tr, dialog);
+        ui.separator();
+        self.intervention_section(ui, tr);
+        ui.separator();
+        egui::CollapsingHeader::new(tr.t("setup.advanced"))
+            .id_salt("advanced")
+            .show(ui, |ui| self.advanced_section(ui, tr));
+        ui.separator();
+
+        let problems = self.problems(tr);
+        ui.horizontal(|ui| {
+            let train = ui.add_enabled(problems.is_empty(), egui::Button::new(tr.t("setup.train")));
+            if train.clicked() {
+                if let Some(config) = self.build_config() {
+                    action = Some(SetupAction::Train(Box::new(config)));
+                }
+            }
+            if problems.is_empty() {
+                ui.label(tr.t("setup.ready"));
+            }
+        });
+        for problem in &problems {
+            ui.colored_label(ui.visuals().error_fg_color, problem);
+        }
+        action
+    }
+
+    fn model_section(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) {
+        ui.strong(tr.t("setup.model_section"));
+        ui.horizontal(|ui| {
+            let label = ui.label(tr.t("setup.model")).on_hover_text(tr.t("setup.model_help"));
+            ui.add(egui::TextEdit::singleline(&mut self.config.model.source).desired_width(420.0))
+                .labelled_by(label.id);
+            if ui.button(tr.t("setup.browse_file")).clicked() {
+                let request = FileRequest {
+                    purpose: FilePurpose::ModelFile,
+                    title: tr.t("setup.pick_model_title"),
+                    filter_name: tr.t("setup.model_filter"),
+                    extensions: &["gguf"],
+                    suggested_name: None,
+                };
+                if let Some(path) = dialog.pick(&request) {
+                    self.config.model.source = path.to_string_lossy().into_owned();
+                }
+            }
+            if ui.button(tr.t("setup.browse_folder")).clicked() {
+                let request = FileRequest {
+                    purpose: FilePurpose::ModelFolder,
+                    title: tr.t("setup.pick_model_folder_title"),
+                    filter_name: String::new(),
+                    extensions: &[],
+                    suggested_name: None,
+                };
+                if let Some(path) = dialog.pick(&request) {
+                    self.config.model.source = path.to_string_lossy().into_owned();
+                }
+            }
+        });
+        help(ui, tr.t("setup.model_help"));
+
+        let local_models = self
+            .local_models
+            .get_or_insert_with(|| list_local_models(&self.hub_options));
+        ui.horizontal_wrapped(|ui| {
+            ui.label(tr.t("setup.local_models"));
+            if local_models.is_empty() {
+                ui.weak(tr.t("setup.no_local_models"));
+            }
+            for model in local_models.iter() {
+                if ui.small_button(&model.repo).clicked() {
+                    self.config.model.source = model.repo.clone();
+                }
+            }
+        });
+        if ui.small_button(tr.t("setup.refresh_models")).clicked() {
+            self.local_models = None;
+        }
+
+        ui.checkbox(&mut self.config.model.offline, tr.t("setup.offline"))
+            .on_hover_text(tr.t("setup.offline_help"));
+    }
+
+    fn dataset_section(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) {
+        ui.strong(tr.t("setup.data_section"));
+        ui.horizontal(|ui| {
+            let label = ui.label(tr.t("setup.dataset")).on_hover_text(tr.t("setup.dataset_help"));
+            ui.add(egui::TextEdit::singleline(&mut self.config.data.train).desired_width(420.0))
+                .labelled_by(label.id);
+            if ui.button(tr.t("setup.browse_dataset")).clicked() {
+                let request = FileRequest {
+                    purpose: FilePurpose::Dataset,
+                    title: tr.t("setup.pick_dataset_title"),
+                    filter_name: tr.t("setup.dataset_filter"),
+                    extensions: DATA_EXTENSIONS,
+                    suggested_name: None,
+                };
+                if let Some(path) = dialog.pick(&request) {
+                    self.set_dataset(&path);
+                    self.refresh_dataset();
+                }
+            }
+            if ui.button(tr.t("setup.reload_dataset")).clicked() {
+                self.preview = None;
+                self.refresh_dataset();
+            }
+        });
+        help(ui, tr.t("setup.dataset_help"));
+        if ui.ctx().input(|input| !input.raw.hovered_files.is_empty()) {
+            ui.label(tr.t("setup.drop_hint"));
+        }
+
+        match self.preview.as_ref().map(|preview| &preview.result) {
+            None => {
+                ui.weak(tr.t("setup.no_dataset"));
+            }
+            Some(Err(error)) => {
+                ui.colored_label(ui.visuals().error_fg_color, tr.tf("setup.dataset_error", &[("error", error)]));
+            }
+            Some(Ok(data)) => {
+                ui.label(tr.tf("setup.dataset_task", &[("task", &task_name(tr, Some(data.task())))]));
+                dataset_preview::show(ui, tr, data);
+            }
+        }
+    }
+
+    fn intervention_section(&mut self, ui: &mut egui::Ui, tr: &Translator) {
+        ui.strong(tr.t("setup.intervention_section"));
+        if self.config.interventions.len() > 1 {
+            ui.label(tr.tf("setup.several_interventions", &[("count", &self.config.interventions.len())]));
+        }
+        let layer_count = self.layer_count.as_ref().and_then(|known| known.count);
+        let intervention = &mut self.config.interventions[0];
+
+        ui.horizontal(|ui| {
+            ui.label(tr.t("setup.intervention_type")).on_hover_text(tr.t("setup.intervention_type_help"));
+            egui::ComboBox::from_id_salt("intervention_type")
+                .selected_text(intervention.kind.name())
+                .show_ui(ui, |ui| {
+                    for kind in InterventionKind::ALL {
+                        ui.selectable_value(&mut intervention.kind, kind, kind.name())
+                            .on_hover_text(kind_help(tr, kind));
+                    }
+                });
+            ui.weak(kind_help(tr, intervention.kind));
+        });
+
+        ui.horizontal(|ui| {
+            ui.label(tr.t("setup.layer")).on_hover_text(tr.t("setup.layer_help"));
+            let mut mode = match &intervention.layers {
+                LayerSelection::Middle => LayerMode::Middle,
+                LayerSelection::All => LayerMode::All,
+                LayerSelection::List(layers) if layers.len() == 1 => LayerMode::One,
+                LayerSelection::List(_) => LayerMode::Several,
+            };
+            let before = mode;
+            ui.selectable_value(&mut mode, LayerMode::Middle, tr.t("setup.layer_middle"));
+            ui.selectable_value(&mut mode, LayerMode::One, tr.t("setup.layer_one"));
+            ui.selectable_value(&mut mode, LayerMode::All, tr.t("setup.layer_all"));
+            if mode != before {
+                intervention.layers = match mode {
+                    LayerMode::Middle => LayerSelection::Middle,
+                    LayerMode::All => LayerSelection::All,
+                    LayerMode::One | LayerMode::Several => {
+                        LayerSelection::List(vec![layer_count.map(|count| count / 2).unwrap_or(0)])
+                    }
+                };
+            }
+            let max_layer = layer_count.map(|count| count.saturating_sub(1)).unwrap_or(UNKNOWN_LAYER_MAX);
+            match &mut intervention.layers {
+                LayerSelection::List(layers) if layers.len() == 1 => {
+                    ui.add(egui::Slider::new(&mut layers[0], 0..=max_layer));
+                }
+                LayerSelection::List(layers) => {
+                    ui.label(format!("{layers:?}"));
+                }
+                LayerSelection::Middle | LayerSelection::All => {}
+            }
+        });
+        let count_text = match layer_count {
+            Some(count) => tr.tf("setup.layer_count", &[("count", &count)]),
+            None => tr.tf("setup.layer_count_unknown", &[("max", &UNKNOWN_LAYER_MAX)]),
+        };
+        help(ui, format!("{} {count_text}", tr.t("setup.layer_help")));
+
+        ui.horizontal(|ui| {
+            ui.label(tr.t("setup.rank")).on_hover_text(tr.t("setup.rank_help"));
+            ui.add(egui::DragValue::new(&mut intervention.rank).range(1..=256));
+        });
+        help(ui, tr.t("setup.rank_help"));
+
+        ui.horizontal(|ui| {
+            let label = ui.label(tr.t("setup.positions")).on_hover_text(tr.t("setup.positions_help"));
+            let edit = ui
+                .add(egui::TextEdit::singleline(&mut self.positions_text).desired_width(120.0))
+                .labelled_by(label.id);
+            if edit.changed() {
+                match Positions::parse(&self.positions_text) {
+                    Ok(positions) => {
+                        intervention.positions = positions;
+                        self.positions_error = None;
+                    }
+                    Err(error) => self.positions_error = Some(error),
+                }
+            }
+        });
+        help(ui, tr.t("setup.positions_help"));
+    }
+
+    fn advanced_section(&mut self, ui: &mut egui::Ui, tr: &Translator) {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let training = &mut self.config.training;
+        let intervention = &mut self.config.interventions[0];
+        egui::Grid::new("advanced_grid").num_columns(3).show(ui, |ui| {
+            row(ui, tr.t("setup.learning_rate"), tr.t("setup.learning_rate_help"), |ui| {
+                ui.add(
+                    egui::DragValue::new(&mut training.learning_rate)
+                        .range(1e-6..=1.0)
+                        .speed(1e-4)
+                        .max_decimals(6),
+                );
+            });
+            row(ui, tr.t("setup.epochs"), tr.t("setup.epochs_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut training.epochs).range(0..=10_000));
+            });
+            row(ui, tr.t("setup.max_steps"), tr.t("setup.max_steps_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut training.max_steps).range(0..=1_000_000));
+            });
+            row(ui, tr.t("setup.batch_size"), tr.t("setup.batch_size_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut training.batch_size).range(1..=4096));
+            });
+            row(ui, tr.t("setup.scale"), tr.t("setup.scale_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut intervention.scale).range(0.0..=100.0).speed(0.01));
+            });
+            row(ui, tr.t("setup.dropout"), tr.t("setup.dropout_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut intervention.dropout).range(0.0..=0.99).speed(0.01));
+            });
+            row(ui, tr.t("setup.seed"), tr.t("setup.seed_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut training.seed));
+            });
+            row(ui, tr.t("setup.threads"), tr.t("setup.threads_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut training.threads).range(0..=cores));
+            });
+            row(ui, tr.t("setup.shift_every"), tr.t("setup.shift_every_help"), |ui| {
+                ui.add(egui::DragValue::new(&mut training.shift_every).range(0..=100_000));
+            });
+            row(ui, tr.t("setup.output_dir"), tr.t("setup.output_dir_help"), |ui| {
+                ui.add(egui::TextEdit::singleline(&mut self.output_text).desired_width(320.0));
+            });
+        });
+    }
+
+    /// Everything that stops training, in the interface language. Engine messages inside
+    /// them stay in English.
+    pub fn problems(&self, tr: &Translator) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(error) = self.config.validate() {
+            problems.push(tr.tf("setup.invalid_config", &[("error", &error)]));
+        }
+        if !self.config.model.source.trim().is_empty() {
+            if let Err(error) = ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()) {
+                problems.push(tr.tf("setup.invalid_model", &[("error", &error)]));
+            }
+        }
+        if let Some(error) = &self.positions_error {
+            problems.push(tr.tf("setup.invalid_positions", &[("error", error)]));
+        }
+        if let (Some(count), LayerSelection::List(layers)) =
+            (self.layer_count.as_ref().and_then(|known| known.count), &self.config.interventions[0].layers)
+        {
+            if let Some(layer) = layers.iter().find(|layer| **layer >= count) {
+                problems.push(tr.tf("setup.layer_out_of_range", &[("layer", layer), ("count", &count)]));
+            }
+        }
+        match self.preview.as_ref().map(|preview| &preview.result) {
+            Some(Ok(data)) if !data.problems.is_empty() => {
+                problems.push(tr.tf("setup.data_has_problems", &[("count", &data.problems.len())]));
+            }
+            Some(Err(_)) => problems.push(tr.t("setup.data_unreadable")),
+            _ => {}
+        }
+        problems
+    }
+
+    /// Builds the config to train with: the form's settings plus an output folder. Returns None
+    /// when the form is not valid.
+    pub fn build_config(&self) -> Option<TrainConfig> {
+        let mut config = self.config.clone();
+        let output = self.output_text.trim();
+        config.output.dir = Some(if output.is_empty() {
+            new_run_dir(&self.runs_dir, &config).to_string_lossy().into_owned()
+        } else {
+            output.to_string()
+        });
+        config.validate().ok()?;
+        Some(config)
+    }
+
+    fn accept_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped = ctx.input(|input| input.raw.dropped_files.iter().find_map(|file| file.path.clone()));
+        if let Some(path) = dropped {
+            tracing::debug!(path = %path.display(), "dataset dropped on the window");
+            self.set_dataset(&path);
+        }
+    }
+
+    /// Reads the dataset again when its path or prompt template changed.
+    fn refresh_dataset(&mut self) {
+        if self.config.data.train.trim().is_empty() {
+            self.preview = None;
+            return;
+        }
+        let path = self.config.resolve_path(self.config.data.train.trim());
+        let template = self.config.data.prompt_template.clone();
+        if self
+            .preview
+            .as_ref()
+            .is_some_and(|preview| preview.path == path && preview.prompt_template == template)
+        {
+            return;
+        }
+        // NOTE: the whole file is read on the UI thread so that a problem on any row disables
+        // Train. A very large file stalls the window while it loads.
+        let options = LoadOptions {
+            prompt_template: template.clone(),
+            strict: false,
+            max_rows: None,
+        };
+        let result = load_file(&path, &options).map_err(|error| error.to_string());
+        if let Err(error) = &result {
+            tracing::info!(path = %path.display(), %error, "dataset preview failed");
+        }
+        self.preview = Some(DatasetPreview {
+            path,
+            prompt_template: template,
+            result,
+        });
+    }
+
+    fn refresh_layer_count(&mut self) {
+        let source = self.config.model.source.trim().to_string();
+        if self.layer_count.as_ref().is_some_and(|known| known.source == source) {
+            return;
+        }
+        let local_models = self.local_models.as_deref().unwrap_or_default();
+        let count = read_layer_count(&source, self.config.base_dir.as_deref(), local_models);
+        self.layer_count = Some(LayerCount { source, count });
+    }
+}
+
+/// Reads the layer count from a .gguf header or a config.json, found directly or through a
+/// local copy of a hub model. Nothing is downloaded.
+fn read_layer_count(source: &str, base_dir: Option<&Path>, local_models: &[LocalModel]) -> Option<usize> {
+    let files = match ModelSpec::parse(source, base_dir).ok()? {
+        ModelSpec::Path(path) if path.is_dir() => ModelFiles::HfFolder(path),
+        ModelSpec::Path(path) if path.is_file() => ModelFiles::Gguf(path),
+        ModelSpec::Path(_) => return None,
+        ModelSpec::Hub { repo, .. } => local_models.iter().find(|model| model.repo == repo)?.files.clone(),
+    };
+    let config = match &files {
+        ModelFiles::Gguf(path) => {
+            let content = gguf::read_content(path).ok()?;
+            ModelConfig::from_gguf(&content, path).ok()?
+        }
+        ModelFiles::HfFolder(folder) => ModelConfig::from_hf_config(&folder.join("config.json")).ok()?,
+    };
+    Some(config.num_layers)
+}
+
+/// Returns a new folder per run: <runs_dir>/<run name>-<unix seconds>.
+fn new_run_dir(runs_dir: &Path, config: &TrainConfig) -> PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    runs_dir.join(format!("{}-{seconds}", config.run_name()))
+}
+
+fn kind_help(tr: &Translator, kind: InterventionKind) -> String {
+    match kind {
+        InterventionKind::Loreft => tr.t("intervention.loreft"),
+        InterventionKind::Noreft => tr.t("intervention.noreft"),
+        InterventionKind::Direft => tr.t("intervention.direft"),
+        InterventionKind::Consreft => tr.t("intervention.consreft"),
+        InterventionKind::Lobireft => tr.t("intervention.lobireft"),
+        InterventionKind::Mlp => tr.t("intervention.mlp"),
+    }
+}
+
+fn help(ui: &mut egui::Ui, text: String) {
+    ui.label(egui::RichText::new(text).small().weak());
+}
+
+/// Draws one grid row: the name (with help on hover), the control, and the help text.
+fn row(ui: &mut egui::Ui, name: String, help_text: String, control: impl FnOnce(&mut egui::Ui)) {
+    ui.label(name).on_hover_text(&help_text);
+    control(ui);
+    ui.label(egui::RichText::new(help_text).small().weak());
+    ui.end_row();
+}

@@ -1,0 +1,104 @@
+//! The start screen: a gallery of presets and a card to start from an empty form.
+
+use crate::app::i18n::Translator;
+use crate::app::presets::{Preset, PresetScan};
+use crate::data::Task;
+
+/// The card the user picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAction {
+    /// The preset at this index of `PresetScan::presets`.
+    OpenPreset(usize),
+    FromScratch,
+    OpenRuns,
+}
+
+const CARD_WIDTH: f32 = 300.0;
+
+pub fn show(ui: &mut egui::Ui, tr: &Translator, scan: &PresetScan) -> Option<StartAction> {
+    let mut action = None;
+    ui.heading(tr.t("start.title"));
+    ui.label(tr.t("start.intro"));
+    if ui.button(tr.t("start.open_runs")).clicked() {
+        action = Some(StartAction::OpenRuns);
+    }
+    ui.add_space(8.0);
+
+    if scan.presets.is_empty() {
+        ui.label(tr.t("start.no_presets"));
+    }
+
+    ui.horizontal_wrapped(|ui| {
+        for (index, preset) in scan.presets.iter().enumerate() {
+            if preset_card(ui, tr, preset) {
+                action = Some(StartAction::OpenPreset(index));
+            }
+        }
+        if scratch_card(ui, tr) {
+            action = Some(StartAction::FromScratch);
+        }
+    });
+
+    for (path, error) in &scan.errors {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            tr.tf("start.preset_invalid", &[("path", &path.display()), ("error", error)]),
+        );
+    }
+    action
+}
+
+/// Draws one preset card; returns true when it was clicked.
+fn preset_card(ui: &mut egui::Ui, tr: &Translator, preset: &Preset) -> bool {
+    let language = tr.language();
+    let mut clicked = false;
+    card_frame(ui, |ui| {
+        clicked |= ui
+            .add(egui::Button::new(egui::RichText::new(preset.name(language)).heading()))
+            .clicked();
+        if let Some(description) = preset.description(language) {
+            ui.label(description);
+        }
+        ui.add_space(4.0);
+        egui::Grid::new(("preset_facts", &preset.path)).num_columns(2).show(ui, |ui| {
+            ui.label(tr.t("start.model"));
+            ui.label(&preset.config.model.source);
+            ui.end_row();
+            ui.label(tr.t("start.task"));
+            ui.label(task_name(tr, preset.config.data.task));
+            ui.end_row();
+            if let Some(minutes) = preset.config.preset.as_ref().and_then(|info| info.expected_minutes) {
+                ui.label(tr.t("start.expected_time"));
+                ui.label(tr.tf("start.minutes", &[("minutes", &minutes)]));
+                ui.end_row();
+            }
+        });
+    });
+    clicked
+}
+
+fn scratch_card(ui: &mut egui::Ui, tr: &Translator) -> bool {
+    let mut clicked = false;
+    card_frame(ui, |ui| {
+        clicked |= ui
+            .add(egui::Button::new(egui::RichText::new(tr.t("start.scratch")).heading()))
+            .clicked();
+        ui.label(tr.t("start.scratch_description"));
+    });
+    clicked
+}
+
+fn card_frame(ui: &mut egui::Ui, content: impl FnOnce(&mut egui::Ui)) {
+    egui::Frame::group(ui.style()).inner_margin(10.0).show(ui, |ui| {
+        ui.set_width(CARD_WIDTH);
+        ui.vertical(content);
+    });
+}
+
+pub fn task_name(tr: &Translator, task: Option<Task>) -> String {
+    match task {
+        Some(Task::Instruction) => tr.t("task.instruction"),
+        Some(Task::Classification) => tr.t("task.classification"),
+        None => tr.t("task.detected"),
+    }
+}

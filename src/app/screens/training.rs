@@ -1,0 +1,420 @@
+//! The training screen: runs the trainer on its own thread and draws its events (phase,
+//! progress, loss and shift charts, log) until the run finishes or fails.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::TryRecvError;
+
+use crate::app::export::{export_with_dialog, show_export_status, ExportedFiles};
+use crate::app::file_dialog::FileDialog;
+use crate::app::i18n::Translator;
+use crate::app::widgets::loss_chart::{self, LossSeries};
+use crate::app::widgets::shift_chart::{self, EmptyReason, KEPT_SNAPSHOTS};
+use crate::train::config::TrainConfig;
+use crate::train::events::{Phase, RunSummary, ShiftSnapshot, StepInfo, TrainEvent};
+use crate::train::trainer::{spawn, TrainerHandle};
+
+/// How often the screen redraws while the trainer runs, to pick up new events.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Log lines kept on screen and in the diagnostics.
+const LOG_LINES: usize = 500;
+
+/// The end state of a run.
+#[derive(Debug, Clone)]
+pub enum RunOutcome {
+    Finished(RunSummary),
+    Failed(String),
+}
+
+/// The user's request to the trainer, shown until the run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopRequest {
+    Stop,
+    Discard,
+}
+
+/// A request from the training screen to the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainingAction {
+    /// Back to the setup form, to change settings and train again.
+    EditSettings,
+    Home,
+}
+
+pub struct TrainingView {
+    handle: Option<TrainerHandle>,
+    config: TrainConfig,
+    started: Instant,
+    phase: Option<Phase>,
+    download: Option<String>,
+    last_step: Option<StepInfo>,
+    loss: LossSeries,
+    shifts: VecDeque<ShiftSnapshot>,
+    log: VecDeque<String>,
+    stop_request: Option<StopRequest>,
+    outcome: Option<RunOutcome>,
+    /// The result of the last export, shown under the Export button.
+    export_status: Option<Result<ExportedFiles, String>>,
+}
+
+impl TrainingView {
+    /// Starts training `config` on a new trainer thread.
+    pub fn start(config: TrainConfig) -> Self {
+        tracing::info!(name = %config.run_name(), output = %config.output_dir().display(), "training started from the app");
+        let handle = spawn(config.clone());
+        Self {
+            handle: Some(handle),
+            config,
+            started: Instant::now(),
+            phase: None,
+            download: None,
+            last_step: None,
+            loss: LossSeries::default(),
+            shifts: VecDeque::new(),
+            log: VecDeque::new(),
+            stop_request: None,
+            outcome: None,
+            export_status: None,
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    pub fn outcome(&self) -> Option<&RunOutcome> {
+        self.outcome.as_ref()
+    }
+
+    pub fn loss(&self) -> &LossSeries {
+        &self.loss
+    }
+
+    pub fn latest_shift(&self) -> Option<&ShiftSnapshot> {
+        self.shifts.back()
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Asks the trainer to stop after the current step and save the adapter.
+    pub fn stop(&mut self) {
+        if let (Some(handle), true) = (&self.handle, self.is_running()) {
+            handle.stop();
+            self.stop_request = Some(StopRequest::Stop);
+        }
+    }
+
+    /// Asks the trainer to stop after the current step and save nothing.
+    pub fn discard(&mut self) {
+        if let (Some(handle), true) = (&self.handle, self.is_running()) {
+            handle.discard();
+            self.stop_request = Some(StopRequest::Discard);
+        }
+    }
+
+    /// Applies every event the trainer has sent since the last call.
+    pub fn poll(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        loop {
+            match handle.events.try_recv() {
+                Ok(event) => self.apply(event),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if self.outcome.is_none() {
+                        // The trainer sends a last Finished or Failed event before its
+                        // channel closes, so this means the thread died without it.
+                        tracing::error!("the trainer thread ended without a final event");
+                        self.outcome = Some(RunOutcome::Failed("the trainer thread ended without a final event".into()));
+                    }
+                    break;
+                }
+            }
+        }
+        if self.outcome.is_some() {
+            handle.join();
+        } else {
+            self.handle = Some(handle);
+        }
+    }
+
+    fn apply(&mut self, event: TrainEvent) {
+        match event {
+            TrainEvent::Phase { phase } => {
+                self.phase = Some(phase);
+                self.push_log(format!("phase: {phase:?}"));
+            }
+            TrainEvent::Download { detail, bytes, total_bytes } => {
+                let text = match (bytes, total_bytes) {
+                    (Some(bytes), Some(total)) if total > 0 => {
+                        format!("{detail}: {:.0}%", 100.0 * bytes as f64 / total as f64)
+                    }
+                    (Some(bytes), _) => format!("{detail}: {:.1} MB", bytes as f64 / 1e6),
+                    _ => detail,
+                };
+                self.download = Some(text);
+            }
+            TrainEvent::Step(step) => {
+                self.loss.train.push([step.step as f64, step.loss]);
+                self.last_step = Some(step);
+            }
+            TrainEvent::Eval(eval) => {
+                self.loss.eval.push([eval.step as f64, eval.loss]);
+                let accuracy = eval.accuracy.map(|a| format!(", accuracy {a:.3}")).unwrap_or_default();
+                self.push_log(format!("eval at step {}: loss {:.4}{accuracy} over {} examples", eval.step, eval.loss, eval.count));
+            }
+            TrainEvent::Shift(snapshot) => {
+                self.shifts.push_back(snapshot);
+                while self.shifts.len() > KEPT_SNAPSHOTS {
+                    self.shifts.pop_front();
+                }
+            }
+            TrainEvent::Log { message } => self.push_log(message),
+            TrainEvent::Checkpoint { path, step } => {
+                self.push_log(format!("checkpoint at step {step}: {}", path.display()))
+            }
+            TrainEvent::Finished(summary) => {
+                tracing::info!(steps = summary.steps, adapter = ?summary.adapter_path, "training finished");
+                self.push_log(format!("finished after {} steps", summary.steps));
+                self.outcome = Some(RunOutcome::Finished(summary));
+            }
+            TrainEvent::Failed { error } => {
+                tracing::error!(%error, "training failed");
+                self.push_log(format!("failed: {error}"));
+                self.outcome = Some(RunOutcome::Failed(error));
+            }
+        }
+    }
+
+    fn push_log(&mut self, line: String) {
+        self.log.push_back(line);
+        while self.log.len() > LOG_LINES {
+            self.log.pop_front();
+        }
+    }
+
+    /// Text for a bug report: the error, the config and the log.
+    pub fn diagnostics(&self) -> String {
+        let error = match &self.outcome {
+            Some(RunOutcome::Failed(error)) => error.as_str(),
+            _ => "(none)",
+        };
+        let log: Vec<&str> = self.log.iter().map(String::as_str).collect();
+        format!(
+            "reft-studio {}\nerror: {error}\n\n[config]\n{}\n[log]\n{}\n",
+            env!("CARGO_PKG_VERSION"),
+            self.config.to_toml(),
+            log.join("\n")
+        )
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<TrainingAction> {
+        let mut action = None;
+        ui.heading(tr.tf("training.title", &[("name", &self.config.run_name())]));
+        ui.add_space(4.0);
+
+        self.status_bar(ui, tr);
+        ui.add_space(4.0);
+        self.controls(ui, tr, dialog, &mut action);
+        ui.separator();
+
+        loss_chart::show(ui, tr, &self.loss);
+        ui.add_space(6.0);
+        let empty_reason = match self.config.training.shift_every {
+            0 => EmptyReason::Disabled,
+            every => EmptyReason::Waiting { every },
+        };
+        shift_chart::show(ui, tr, &self.shifts, empty_reason);
+        ui.separator();
+
+        egui::CollapsingHeader::new(tr.t("training.log"))
+            .id_salt("training_log")
+            .default_open(true)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("training_log_scroll")
+                    .max_height(160.0)
+                    .stick_to_bottom(true)
+                    .show(ui, |ui| {
+                        for line in &self.log {
+                            ui.monospace(line);
+                        }
+                    });
+            });
+        action
+    }
+
+    fn status_bar(&self, ui: &mut egui::Ui, tr: &Translator) {
+        ui.horizontal(|ui| {
+            let (text, color) = self.badge(tr);
+            egui::Frame::new()
+                .fill(color)
+                .corner_radius(4.0)
+                .inner_margin(egui::Margin::symmetric(8, 2))
+                .show(ui, |ui| ui.colored_label(egui::Color32::WHITE, text));
+            if let Some(download) = &self.download {
+                if self.phase == Some(Phase::Downloading) {
+                    ui.label(download);
+                }
+            }
+        });
+
+        let (fraction, step_text) = match &self.last_step {
+            Some(step) if step.total_steps > 0 => (
+                step.step as f32 / step.total_steps as f32,
+                tr.tf("training.step", &[("step", &step.step), ("total", &step.total_steps)]),
+            ),
+            _ => (0.0, tr.t("training.no_step")),
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(step_text));
+
+        let elapsed = self
+            .last_step
+            .as_ref()
+            .map(|step| step.elapsed_seconds)
+            .unwrap_or_else(|| self.started.elapsed().as_secs_f64());
+        ui.horizontal(|ui| {
+            ui.label(tr.tf("training.elapsed", &[("time", &format_duration(elapsed))]));
+            if let Some(step) = &self.last_step {
+                if self.is_running() {
+                    ui.label(tr.tf("training.eta", &[("time", &format_duration(step.eta_seconds))]));
+                }
+                ui.label(tr.tf("training.tokens_per_second", &[("rate", &format!("{:.0}", step.tokens_per_second))]));
+                ui.label(tr.tf("training.loss", &[("loss", &format!("{:.4}", step.loss))]));
+            }
+        });
+    }
+
+    fn badge(&self, tr: &Translator) -> (String, egui::Color32) {
+        let gray = egui::Color32::from_rgb(110, 110, 120);
+        let blue = egui::Color32::from_rgb(40, 110, 200);
+        match (&self.outcome, self.phase) {
+            (Some(RunOutcome::Failed(_)), _) => (tr.t("phase.failed"), egui::Color32::from_rgb(190, 50, 50)),
+            (Some(RunOutcome::Finished(summary)), _) if summary.adapter_path.is_none() => {
+                (tr.t("phase.discarded"), gray)
+            }
+            (Some(RunOutcome::Finished(_)), _) => (tr.t("phase.finished"), egui::Color32::from_rgb(40, 150, 70)),
+            (None, None) => (tr.t("phase.starting"), gray),
+            (None, Some(Phase::Downloading)) => (tr.t("phase.downloading"), blue),
+            (None, Some(Phase::LoadingModel)) => (tr.t("phase.loading_model"), blue),
+            (None, Some(Phase::Tokenizing)) => (tr.t("phase.tokenizing"), blue),
+            (None, Some(Phase::Training)) => (tr.t("phase.training"), blue),
+            (None, Some(Phase::Evaluating)) => (tr.t("phase.evaluating"), blue),
+            (None, Some(Phase::Saving)) => (tr.t("phase.saving"), blue),
+        }
+    }
+
+    fn controls(
+        &mut self,
+        ui: &mut egui::Ui,
+        tr: &Translator,
+        dialog: &dyn FileDialog,
+        action: &mut Option<TrainingAction>,
+    ) {
+        match self.outcome.clone() {
+            None => {
+                ui.horizontal(|ui| {
+                    let waiting = self.stop_request.is_some();
+                    if ui
+                        .add_enabled(!waiting, egui::Button::new(tr.t("training.stop")))
+                        .on_hover_text(tr.t("training.stop_help"))
+                        .clicked()
+                    {
+                        self.stop();
+                    }
+                    if ui
+                        .add_enabled(!waiting, egui::Button::new(tr.t("training.discard")))
+                        .on_hover_text(tr.t("training.discard_help"))
+                        .clicked()
+                    {
+                        self.discard();
+                    }
+                    match self.stop_request {
+                        Some(StopRequest::Stop) => {
+                            ui.label(tr.t("training.stopping"));
+                        }
+                        Some(StopRequest::Discard) => {
+                            ui.label(tr.t("training.discarding"));
+                        }
+                        None => {
+                            ui.weak(tr.t("training.stop_help"));
+                        }
+                    }
+                });
+            }
+            Some(RunOutcome::Finished(summary)) => {
+                match &summary.adapter_path {
+                    Some(path) => {
+                        ui.label(tr.t("training.adapter_saved"));
+                        ui.horizontal(|ui| {
+                            ui.add(egui::Label::new(egui::RichText::new(path.display().to_string()).monospace()).selectable(true));
+                            if ui.button(tr.t("training.copy_path")).clicked() {
+                                ui.ctx().copy_text(path.display().to_string());
+                            }
+                            if ui
+                                .button(tr.t("training.export"))
+                                .on_hover_text(tr.t("training.export_help"))
+                                .clicked()
+                            {
+                                if let Some(result) = export_with_dialog(path, &self.config.run_name(), tr, dialog) {
+                                    self.export_status = Some(result);
+                                }
+                            }
+                        });
+                        show_export_status(ui, tr, self.export_status.as_ref());
+                    }
+                    None => {
+                        ui.label(tr.t("training.discarded"));
+                    }
+                }
+                let loss = summary
+                    .final_train_loss
+                    .map(|loss| format!("{loss:.4}"))
+                    .unwrap_or_else(|| "—".into());
+                ui.label(tr.tf(
+                    "training.summary",
+                    &[("steps", &summary.steps), ("loss", &loss), ("time", &format_duration(summary.seconds))],
+                ));
+                if summary.stopped_early {
+                    ui.label(tr.t("training.stopped_early"));
+                }
+                self.after_run_buttons(ui, tr, action);
+            }
+            Some(RunOutcome::Failed(error)) => {
+                ui.colored_label(ui.visuals().error_fg_color, tr.t("training.failed"));
+                ui.add(egui::Label::new(egui::RichText::new(&error).monospace()).selectable(true));
+                ui.label(tr.t("training.failed_next"));
+                if ui.button(tr.t("training.copy_diagnostics")).clicked() {
+                    ui.ctx().copy_text(self.diagnostics());
+                }
+                self.after_run_buttons(ui, tr, action);
+            }
+        }
+    }
+
+    fn after_run_buttons(&self, ui: &mut egui::Ui, tr: &Translator, action: &mut Option<TrainingAction>) {
+        ui.horizontal(|ui| {
+            if ui.button(tr.t("training.edit_settings")).clicked() {
+                *action = Some(TrainingAction::EditSettings);
+            }
+            if ui.button(tr.t("training.home")).clicked() {
+                *action = Some(TrainingAction::Home);
+            }
+        });
+    }
+}
+
+/// Formats seconds as h:mm:ss, or m:ss under an hour.
+pub fn format_duration(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 { seconds.round() as u64 } else { 0 };
+    let (hours, minutes, secs) = (total / 3600, (total / 60) % 60, total % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{secs:02}")
+    } else {
+        format!("{minutes}:{secs:02}")
+    }
+}

@@ -1,0 +1,321 @@
+//! Desktop app tests: the locale files, and the screens driven through egui_kittest with
+//! widgets found by their accessible labels. The training flow needs a real model: set
+//! REFT_STUDIO_TEST_MODEL to a .gguf file (SmolLM2-135M-Instruct works), else it is skipped.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::kittest::{by, NodeT, Queryable};
+use egui_kittest::Harness;
+use reft_studio::app::export::suggested_file_name;
+use reft_studio::app::file_dialog::{FileDialog, FileRequest};
+use reft_studio::app::fonts::find_cjk_font;
+use reft_studio::app::i18n::{parse_locale, Language};
+use reft_studio::app::screens::training::RunOutcome;
+use reft_studio::app::{AppOptions, Screen, StudioApp};
+use reft_studio::model::hub::HubOptions;
+use reft_studio::train::config::TrainConfig;
+
+const PRESETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/presets");
+
+/// A file dialog that returns a fixed path for every request.
+struct FakeFileDialog(Option<PathBuf>);
+
+impl FileDialog for FakeFileDialog {
+    fn pick(&self, _request: &FileRequest) -> Option<PathBuf> {
+        self.0.clone()
+    }
+}
+
+/// Hub options that point at an empty folder, so no test reads the machine's model cache.
+fn isolated_hub(dir: &Path) -> HubOptions {
+    let mut options = HubOptions::from_env();
+    options.cache_dir = dir.join("hf-cache");
+    options.models_dir = dir.join("models");
+    options.offline = true;
+    options
+}
+
+fn app(language: Language, dialog_path: Option<PathBuf>, scratch: &Path) -> StudioApp {
+    StudioApp::new(AppOptions {
+        language,
+        preset_dirs: vec![PathBuf::from(PRESETS)],
+        file_dialog: Box::new(FakeFileDialog(dialog_path)),
+        hub_options: isolated_hub(scratch),
+        runs_dir: scratch.join("runs"),
+        install_fonts: true,
+    })
+}
+
+fn harness(app: StudioApp) -> Harness<'static, StudioApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1200.0, 1600.0))
+        .build_state(|ctx, app: &mut StudioApp| app.ui(ctx), app)
+}
+
+fn locale_keys(language: Language) -> BTreeSet<String> {
+    parse_locale(language.locale_source())
+        .unwrap_or_else(|error| panic!("{} locale file is invalid: {error}", language.code()))
+        .into_keys()
+        .collect()
+}
+
+/// Collects every literal key passed to `t(`, `tf(` or `english(` in src/app.
+fn keys_used_in_source() -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut folders = vec![PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src/app"))];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for call in ["t(\"", "tf(\"", "english(\""] {
+                for (start, _) in text.match_indices(call) {
+                    let preceded_by_identifier = text[..start]
+                        .chars()
+                        .last()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_');
+                    if preceded_by_identifier {
+                        continue;
+                    }
+                    let rest = &text[start + call.len()..];
+                    let key = &rest[..rest.find('"').unwrap()];
+                    keys.insert(key.to_string());
+                }
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn locales_have_same_keys() {
+    let english = locale_keys(Language::English);
+    let chinese = locale_keys(Language::SimplifiedChinese);
+
+    let missing_in_chinese: Vec<_> = english.difference(&chinese).collect();
+    assert!(missing_in_chinese.is_empty(), "keys missing from zh-CN.toml: {missing_in_chinese:?}");
+    let missing_in_english: Vec<_> = chinese.difference(&english).collect();
+    assert!(missing_in_english.is_empty(), "keys missing from en.toml: {missing_in_english:?}");
+}
+
+#[test]
+fn locales_cover_keys_used_in_code() {
+    let used = keys_used_in_source();
+    assert!(used.len() > 50, "found only {} keys in src/app: the key scan is broken", used.len());
+
+    for language in Language::ALL {
+        let defined = locale_keys(language);
+        let missing: Vec<_> = used.difference(&defined).collect();
+        assert!(missing.is_empty(), "keys used in src/app but missing from {}: {missing:?}", language.code());
+    }
+}
+
+#[test]
+fn locale_follows_system_language() {
+    assert_eq!(Language::from_locale("zh_CN.UTF-8"), Language::SimplifiedChinese);
+    assert_eq!(Language::from_locale("zh_TW"), Language::SimplifiedChinese);
+    assert_eq!(Language::from_locale("en_US.UTF-8"), Language::English);
+    assert_eq!(Language::from_locale("C"), Language::English);
+    assert_eq!(Language::from_locale(""), Language::English);
+}
+
+#[test]
+fn start_screen_opens_preset_in_setup() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+
+    harness.get_by_label("Emoji answers").click();
+    harness.run();
+
+    assert_eq!(harness.state().screen(), Screen::Setup);
+    let setup = harness.state().setup().expect("the setup form is open");
+    assert_eq!(setup.model_source(), "HuggingFaceTB/SmolLM2-135M-Instruct");
+    let model_field = harness.get(by().role(Role::TextInput).label("Base model"));
+    assert_eq!(model_field.value().as_deref(), Some("HuggingFaceTB/SmolLM2-135M-Instruct"));
+    harness.get_by_label("Train");
+}
+
+#[test]
+fn start_screen_from_scratch_disables_train() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+
+    harness.get_by_label("Start from scratch").click();
+    harness.run();
+
+    assert_eq!(harness.state().screen(), Screen::Setup);
+    assert!(harness.get_by_label("Train").accesskit_node().is_disabled(), "Train must be disabled without a model and data");
+    harness.get_by_label_contains("The settings are not valid");
+}
+
+#[test]
+fn bad_dataset_row_disables_train() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("broken.jsonl");
+    std::fs::write(
+        &data,
+        "{\"prompt\": \"Hi\", \"response\": \"Hello\"}\n{\"prompt\": \"Bye\", \"response\": \n{\"prompt\": \"Why\", \"response\": \"Because\"}\n",
+    )
+    .unwrap();
+    let mut harness = harness(app(Language::English, Some(data.clone()), scratch.path()));
+    harness.run();
+    harness.get_by_label("Emoji answers").click();
+    harness.run();
+
+    harness.get_by_label("Choose file…").click();
+    harness.run();
+
+    let setup = harness.state().setup().unwrap();
+    let loaded = setup.dataset().expect("the dataset was read").as_ref().expect("the file has valid rows");
+    assert_eq!(loaded.problems.len(), 1);
+    assert_eq!(loaded.problems[0].line, 2);
+    harness.get_by_label_contains("Line 2");
+    assert!(harness.get_by_label("Train").accesskit_node().is_disabled(), "Train must be disabled while the data has problems");
+    harness.get_by_label_contains("The dataset has 1 bad rows");
+}
+
+#[test]
+fn language_switch_shows_chinese() {
+    if find_cjk_font().is_none() {
+        println!("skipping: no CJK font found (install fonts-noto-cjk or set REFT_STUDIO_CJK_FONT)");
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+
+    harness.state_mut().set_language(Language::SimplifiedChinese);
+    harness.run();
+
+    harness.get_by_label("表情符号回答").click();
+    harness.run();
+    assert_eq!(harness.state().screen(), Screen::Setup);
+    harness.get_by_label("开始训练");
+}
+
+#[test]
+fn training_flow_shows_charts_and_adapter() {
+    let Some(model) = std::env::var_os("REFT_STUDIO_TEST_MODEL").filter(|value| !value.is_empty()) else {
+        println!("skipping: set REFT_STUDIO_TEST_MODEL to a .gguf model (SmolLM2-135M-Instruct) to run the training flow");
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = TrainConfig::load(&Path::new(PRESETS).join("emoji-quickstart.toml")).unwrap();
+    config.model.source = PathBuf::from(model).to_string_lossy().into_owned();
+    config.training.max_steps = 3;
+    config.training.shift_every = 1;
+    config.output.dir = Some(scratch.path().join("runs").join("emoji-run").to_string_lossy().into_owned());
+
+    let export_path = scratch.path().join("exported.safetensors");
+    let mut app = app(Language::English, Some(export_path.clone()), scratch.path());
+    app.open_setup(config);
+    let mut harness = harness(app);
+    harness.run();
+    assert!(!harness.get_by_label("Train").accesskit_node().is_disabled(), "Train is disabled: {:?}", harness.state().setup().unwrap().problems(harness.state().translator()));
+
+    harness.get_by_label("Train").click();
+    // The training screen keeps asking for repaints to poll the trainer, so Harness::run
+    // would never settle: step frames one at a time from here on.
+    harness.run_steps(2);
+    assert_eq!(harness.state().screen(), Screen::Training);
+
+    let charts_filled = |app: &StudioApp| {
+        let training = app.training().unwrap();
+        !training.loss().train.is_empty() && training.latest_shift().is_some_and(|shift| !shift.layers.is_empty())
+    };
+    let wait_until = |harness: &mut Harness<'static, StudioApp>, done: &dyn Fn(&StudioApp) -> bool, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !done(harness.state()) {
+            assert!(Instant::now() < deadline, "timed out after 600 s waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+            harness.step();
+        }
+    };
+    wait_until(&mut harness, &|app| charts_filled(app) || app.training().unwrap().outcome().is_some(), "the first step");
+    if let Some(RunOutcome::Failed(error)) = harness.state().training().unwrap().outcome() {
+        panic!("training failed: {error}");
+    }
+    assert!(charts_filled(harness.state()), "the run ended before the loss and shift charts had data");
+    harness.step();
+    harness.get_by_label("Loss");
+
+    if harness.query_by_label("Stop").is_some() {
+        harness.get_by_label("Stop").click();
+        harness.step();
+    }
+    wait_until(&mut harness, &|app| app.training().unwrap().outcome().is_some(), "the run to finish");
+    harness.step();
+
+    let adapter = match harness.state().training().unwrap().outcome() {
+        Some(RunOutcome::Finished(summary)) => summary.adapter_path.clone().expect("Stop keeps the adapter"),
+        other => panic!("expected a finished run, got {other:?}"),
+    };
+    assert!(adapter.is_file(), "the adapter {} was not written", adapter.display());
+    harness.get_by_label_contains("Training finished");
+    harness.get_by_label(&adapter.display().to_string());
+
+    harness.get_by_label("Export…").click();
+    harness.step();
+    harness.step();
+    assert!(export_path.is_file(), "the export did not write {}", export_path.display());
+    assert_eq!(std::fs::read(&export_path).unwrap(), std::fs::read(&adapter).unwrap());
+    let card = std::fs::read_to_string(scratch.path().join("exported.md")).expect("the model card is written");
+    assert!(card.contains("## Base model"), "model card without a base model section:\n{card}");
+    assert!(card.contains("loreft: layers [15], rank 4, positions f1+l1"), "model card without the intervention:\n{card}");
+    harness.get_by_label_contains("Exported to");
+
+    harness.get_by_label("Back to start").click();
+    harness.run_steps(2);
+    harness.get_by_label("Previous runs…").click();
+    harness.run();
+    assert_eq!(harness.state().screen(), Screen::Runs);
+    harness.get_by_label("emoji-run");
+    harness.get_by_label(&adapter.display().to_string());
+}
+
+#[test]
+fn runs_list_shows_unreadable_adapter() {
+    let scratch = tempfile::tempdir().unwrap();
+    let run = scratch.path().join("runs").join("broken-run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("adapter.safetensors"), b"not a safetensors file").unwrap();
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+
+    harness.get_by_label("Previous runs…").click();
+    harness.run();
+
+    assert_eq!(harness.state().screen(), Screen::Runs);
+    harness.get_by_label("broken-run");
+    harness.get_by_label_contains("The adapter cannot be read");
+    assert!(harness.query_by_label("Export…").is_none(), "an unreadable adapter must not offer Export");
+}
+
+#[test]
+fn runs_list_empty_folder() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+
+    harness.get_by_label("Previous runs…").click();
+    harness.run();
+
+    harness.get_by_label("No finished runs in this folder yet.");
+}
+
+#[test]
+fn export_name_has_date_and_safe_chars() {
+    assert_eq!(suggested_file_name("emoji-quickstart", 0), "emoji-quickstart-1970-01-01.safetensors");
+    assert_eq!(suggested_file_name("emoji-quickstart", 951_782_400), "emoji-quickstart-2000-02-29.safetensors");
+    assert_eq!(suggested_file_name("emoji-quickstart", 1_796_423_115), "emoji-quickstart-2026-12-04.safetensors");
+    assert_eq!(suggested_file_name("a/b c", 0), "a-b-c-1970-01-01.safetensors");
+    assert_eq!(suggested_file_name("  ", 0), "adapter-1970-01-01.safetensors");
+}
