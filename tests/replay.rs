@@ -3,18 +3,11 @@
 
 mod common;
 
-use std::collections::HashMap;
-
-use candle_core::{Device, Tensor};
 use common::{read_json, smollm2};
 use reft_studio::reft::orthonormal::orthonormality_error;
-use reft_studio::reft::{
-    Intervention, InterventionConfig, InterventionKind, InterventionSet, LayerSelection, Part,
-    PlacedIntervention, Positions,
-};
-use reft_studio::train::batch::Batch;
 use reft_studio::train::loss::batch_loss;
 use reft_studio::train::optimizer::ClippedAdamW;
+use reft_studio::train::replay::{replay_batches, replay_set};
 use reft_studio::train::schedule::{learning_rate, Schedule};
 
 /// pyreft's loss on batch 0 with the initial weights.
@@ -23,63 +16,12 @@ const FIRST_LOSS: f32 = 3.5417;
 /// path, so only an upper bound is checked.
 const LAST_LOSS_BOUND: f32 = 2.3;
 
-fn matrix(value: &serde_json::Value) -> Tensor {
-    let rows: Vec<Vec<f32>> = serde_json::from_value(value.clone()).unwrap();
-    let (r, c) = (rows.len(), rows[0].len());
-    Tensor::from_vec(rows.concat(), (r, c), &Device::Cpu).unwrap()
-}
-
-fn replay_set(replay: &serde_json::Value, hidden: usize) -> InterventionSet {
-    let params = replay["init_params"].as_object().unwrap().values().next().unwrap();
-    let bias: Vec<f32> = serde_json::from_value(params["bias"].clone()).unwrap();
-    let tensors = HashMap::from([
-        ("rotate".to_string(), matrix(&params["rotate_layer"])),
-        ("weight".to_string(), matrix(&params["weight"])),
-        ("bias".to_string(), Tensor::new(bias.as_slice(), &Device::Cpu).unwrap()),
-    ]);
-    let config = InterventionConfig {
-        kind: InterventionKind::Loreft,
-        layers: LayerSelection::List(vec![15]),
-        rank: 4,
-        positions: Positions::FirstLast { first: 1, last: 1 },
-        tied: true,
-        ..InterventionConfig::default()
-    };
-    let intervention = Intervention::from_tensors(config.clone(), hidden, tensors, 0).unwrap();
-    let module = PlacedIntervention {
-        key: "loreft.layer15".into(),
-        config_index: 0,
-        layer: 15,
-        part: Part::Both,
-        intervention,
-    };
-    InterventionSet::from_modules(vec![config], vec![module])
-}
-
-fn replay_batches(replay: &serde_json::Value) -> Vec<Batch> {
-    replay["batches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            let ids: Vec<Vec<u32>> = serde_json::from_value(b["input_ids"].clone()).unwrap();
-            let mask: Vec<Vec<u32>> = serde_json::from_value(b["attention_mask"].clone()).unwrap();
-            let labels: Vec<Vec<i64>> = serde_json::from_value(b["labels"].clone()).unwrap();
-            // intervention_locations[example][unit] = [first, last prompt token].
-            let locations: Vec<Vec<Vec<usize>>> =
-                serde_json::from_value(b["intervention_locations"].clone()).unwrap();
-            let prompt_lens: Vec<usize> = locations.iter().map(|l| l[0][1] + 1).collect();
-            Batch::from_labels(&ids, &mask, &labels, &prompt_lens, &Device::Cpu).unwrap()
-        })
-        .collect()
-}
-
 #[test]
 fn replay_first_loss_matches_pyreft() {
     let Some(model) = smollm2() else { return };
     let replay = read_json("pyreft_loreft_replay.json");
-    let set = replay_set(&replay, model.config().hidden_size);
-    let batches = replay_batches(&replay);
+    let set = replay_set(&replay, model.config().hidden_size).unwrap();
+    let batches = replay_batches(&replay).unwrap();
 
     let loss = batch_loss(&model.decoder, &set, &batches[0], true)
         .unwrap()
@@ -95,8 +37,8 @@ fn replay_first_loss_matches_pyreft() {
 fn replay_training_lowers_loss_like_pyreft() {
     let Some(model) = smollm2() else { return };
     let replay = read_json("pyreft_loreft_replay.json");
-    let set = replay_set(&replay, model.config().hidden_size);
-    let batches = replay_batches(&replay);
+    let set = replay_set(&replay, model.config().hidden_size).unwrap();
+    let batches = replay_batches(&replay).unwrap();
     let total = batches.len();
 
     let mut optimizer = ClippedAdamW::new(set.vars(), 4e-3, 0.0, Some(1.0)).unwrap();

@@ -3,21 +3,17 @@
 //! batches of 8 (pyreft's replay, kept in the project), with AdamW at lr 4e-3 and linear
 //! decay. Prints seconds per step, tokens per second, peak RSS and the time of each phase.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use clap::Args;
 use reft_studio::model::loader;
 use reft_studio::model::source::ModelFiles;
-use reft_studio::reft::{
-    Intervention, InterventionConfig, InterventionKind, InterventionSet, LayerSelection, Part,
-    PlacedIntervention, Positions,
-};
-use reft_studio::train::batch::Batch;
 use reft_studio::train::loss::batch_loss;
 use reft_studio::train::optimizer::ClippedAdamW;
+use reft_studio::train::replay::{replay_batches, replay_set};
 use reft_studio::train::schedule::{learning_rate, Schedule};
 use serde::Serialize;
 
@@ -65,15 +61,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     phases.insert("load_model".to_string(), started.elapsed().as_secs_f64());
 
     let replay: serde_json::Value = serde_json::from_str(REPLAY)?;
-    let set = replay_set(&replay, model.config().hidden_size)?;
-    let batches = replay_batches(&replay)?;
+    let set = replay_set(&replay, model.config().hidden_size).map_err(anyhow::Error::msg)?;
+    let batches = replay_batches(&replay).map_err(anyhow::Error::msg)?;
     let total = batches.len();
     let mut optimizer = ClippedAdamW::new(set.vars(), 4e-3, 0.0, Some(1.0))?;
 
     let (mut forward, mut backward, mut update) = (0.0, 0.0, 0.0);
     let mut step_seconds = Vec::new();
     let mut losses = Vec::new();
-    let mut tokens = 0usize;
     for (step, batch) in batches.iter().enumerate() {
         let step_started = Instant::now();
         optimizer.set_learning_rate(learning_rate(Schedule::Linear, 4e-3, step, total, 0));
@@ -93,7 +88,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         update += t.elapsed().as_secs_f64();
 
         step_seconds.push(step_started.elapsed().as_secs_f64());
-        tokens += batch.token_count;
         if !args.json {
             eprintln!("step {}/{total}: {:.3} s, loss {:.4}", step + 1, step_seconds[step], losses[step]);
         }
@@ -115,7 +109,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         last_loss: losses[total - 1],
         phases,
     };
-    let _ = tokens;
 
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -141,55 +134,4 @@ fn peak_rss_bytes() -> u64 {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)
-}
-
-fn matrix(value: &serde_json::Value) -> Result<Tensor> {
-    let rows: Vec<Vec<f32>> = serde_json::from_value(value.clone())?;
-    let (r, c) = (rows.len(), rows.first().map_or(0, Vec::len));
-    Ok(Tensor::from_vec(rows.concat(), (r, c), &Device::Cpu)?)
-}
-
-fn replay_set(replay: &serde_json::Value, hidden: usize) -> Result<InterventionSet> {
-    let params = replay["init_params"]
-        .as_object()
-        .and_then(|o| o.values().next())
-        .context("the replay has no initial parameters")?;
-    let bias: Vec<f32> = serde_json::from_value(params["bias"].clone())?;
-    let tensors = HashMap::from([
-        ("rotate".to_string(), matrix(&params["rotate_layer"])?),
-        ("weight".to_string(), matrix(&params["weight"])?),
-        ("bias".to_string(), Tensor::new(bias.as_slice(), &Device::Cpu)?),
-    ]);
-    let config = InterventionConfig {
-        kind: InterventionKind::Loreft,
-        layers: LayerSelection::List(vec![15]),
-        rank: 4,
-        positions: Positions::FirstLast { first: 1, last: 1 },
-        tied: true,
-        ..InterventionConfig::default()
-    };
-    let intervention = Intervention::from_tensors(config.clone(), hidden, tensors, 0).map_err(anyhow::Error::msg)?;
-    let module = PlacedIntervention {
-        key: "loreft.layer15".into(),
-        config_index: 0,
-        layer: 15,
-        part: Part::Both,
-        intervention,
-    };
-    Ok(InterventionSet::from_modules(vec![config], vec![module]))
-}
-
-fn replay_batches(replay: &serde_json::Value) -> Result<Vec<Batch>> {
-    let batches = replay["batches"].as_array().context("the replay has no batches")?;
-    batches
-        .iter()
-        .map(|b| {
-            let ids: Vec<Vec<u32>> = serde_json::from_value(b["input_ids"].clone())?;
-            let mask: Vec<Vec<u32>> = serde_json::from_value(b["attention_mask"].clone())?;
-            let labels: Vec<Vec<i64>> = serde_json::from_value(b["labels"].clone())?;
-            let locations: Vec<Vec<Vec<usize>>> = serde_json::from_value(b["intervention_locations"].clone())?;
-            let prompt_lens: Vec<usize> = locations.iter().map(|l| l[0][1] + 1).collect();
-            Ok(Batch::from_labels(&ids, &mask, &labels, &prompt_lens, &Device::Cpu)?)
-        })
-        .collect()
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod loss;
 pub mod optimizer;
 pub mod prepare;
+pub mod replay;
 pub mod run_data;
 pub mod schedule;
 pub mod shift;
