@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong between a model spec and a forward pass. Each variant
-/// carries the offending value and its message says what to do next.
+/// carries the offending value, and its message states what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("model file or folder not found: {path}. Check the path, or give a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct")]

@@ -29,7 +29,7 @@ impl Default for GenerationSettings {
     }
 }
 
-/// Why generation ended.
+/// The reason generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -50,7 +50,7 @@ pub struct Generation {
 }
 
 /// Generates after `prompt_ids`. `on_token` receives each new id as soon as it is chosen
-/// and returns false to stop early. `hook` sees every block output, including the prompt's.
+/// and returns false to stop early. `hook` receives every block output, including the prompt's.
 pub fn generate(
     decoder: &Decoder,
     prompt_ids: &[u32],

@@ -8,7 +8,7 @@ use crate::model::ModelError;
 
 use super::batch::TokenizedExample;
 
-/// How prompts are built from examples.
+/// Settings for building prompts from examples.
 #[derive(Debug, Clone, Default)]
 pub struct PromptSettings {
     /// A system message placed first, unless the example has its own.

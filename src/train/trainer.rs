@@ -382,7 +382,7 @@ impl<'a> TrainState<'a> {
         let batches_per_epoch = order.len().div_ceil(training.batch_size);
         let mut epoch = 0usize;
         // A resumed run replays the same shuffles and skips the steps already taken, so it
-        // sees the batches the original run would have seen.
+        // trains on the batches the original run would have seen.
         let mut groups_to_skip = self.resumed_at;
 
         while self.step < self.total_steps {
