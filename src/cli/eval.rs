@@ -80,7 +80,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 
     let pad = model.tokenizer()?.pad_id().unwrap_or(eos_id(&model)?);
     let (loss, accuracy) = if task == Task::Classification {
-        let scores = classify(&model, set, &loaded.examples, &labels, &settings, pad, args.batch_size)?;
+        let scores = classify(&model, set, &loaded.examples, &labels, &settings, pad, args.batch_size, None)?;
         (
             classification_loss(&scores, &loaded.examples, &labels),
             Some(accuracy(&scores, &loaded.examples, &labels)),
@@ -91,7 +91,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .iter()
             .map(|e| tokenize_example(&model, e, &settings))
             .collect::<Result<Vec<_>, _>>()?;
-        (mean_loss(&model, set, &tokens, pad, args.batch_size)?, None)
+        (mean_loss(&model, set, &tokens, pad, args.batch_size, None)?, None)
     };
 
     let report = EvalReport {

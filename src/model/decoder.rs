@@ -446,6 +446,15 @@ impl Decoder {
         hook: &mut dyn BlockHook,
         logits_at: LogitsAt,
     ) -> Result<ForwardOutput> {
+        let hidden = self.embed(input_ids)?;
+        self.run_blocks(hidden, 0, attention_mask, hook, logits_at)
+    }
+
+    /// The output of block `layer` with no hook anywhere: [batch, seq, hidden]. Blocks
+    /// below the first intervened layer never change while training, so their output can
+    /// be computed once and handed to [`Decoder::forward_from`] afterwards.
+    pub fn hidden_after(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, layer: usize) -> Result<Tensor> {
+        self.check_layer(layer)?;
         let (_, seq) = input_ids.dims2()?;
         self.check_positions(0, seq)?;
 
@@ -453,7 +462,48 @@ impl Decoder {
         let cos = self.rope.cos.narrow(0, 0, seq)?;
         let sin = self.rope.sin.narrow(0, 0, seq)?;
         let mut hidden = self.embed(input_ids)?;
-        for (layer, block) in self.blocks.iter().enumerate() {
+        for block in &self.blocks[..=layer] {
+            hidden = block.forward(&hidden, self.config.rms_norm_eps, (&cos, &sin), mask.as_ref(), None)?;
+        }
+        Ok(hidden)
+    }
+
+    /// Continues a forward pass from `block_output`, the output of block `layer` as
+    /// [`Decoder::hidden_after`] returns it: the hook sees it first, then the blocks above
+    /// run as in [`Decoder::forward`].
+    pub fn forward_from(
+        &self,
+        block_output: Tensor,
+        layer: usize,
+        attention_mask: Option<&Tensor>,
+        hook: &mut dyn BlockHook,
+        logits_at: LogitsAt,
+    ) -> Result<ForwardOutput> {
+        self.check_layer(layer)?;
+        let hidden = match hook.on_block_output(layer, &block_output, 0)? {
+            Some(replaced) => replaced,
+            None => block_output,
+        };
+        self.run_blocks(hidden, layer + 1, attention_mask, hook, logits_at)
+    }
+
+    /// Runs blocks `first..` on `hidden` (the input of block `first`), then the final norm
+    /// and the head.
+    fn run_blocks(
+        &self,
+        mut hidden: Tensor,
+        first: usize,
+        attention_mask: Option<&Tensor>,
+        hook: &mut dyn BlockHook,
+        logits_at: LogitsAt,
+    ) -> Result<ForwardOutput> {
+        let (_, seq, _) = hidden.dims3()?;
+        self.check_positions(0, seq)?;
+
+        let mask = self.attention_bias(attention_mask, seq, 0)?;
+        let cos = self.rope.cos.narrow(0, 0, seq)?;
+        let sin = self.rope.sin.narrow(0, 0, seq)?;
+        for (layer, block) in self.blocks.iter().enumerate().skip(first) {
             hidden = block.forward(&hidden, self.config.rms_norm_eps, (&cos, &sin), mask.as_ref(), None)?;
             if let Some(replaced) = hook.on_block_output(layer, &hidden, 0)? {
                 hidden = replaced;

@@ -145,6 +145,9 @@ pub struct TrainingSection {
     pub shift_every: usize,
     /// Save a checkpoint every this many steps; 0 saves none until the end.
     pub checkpoint_every: usize,
+    /// Memory for hidden states below the first intervened layer, which are computed once
+    /// per example and reused (MiB, for training and for evaluation each); 0 turns it off.
+    pub prefix_cache_mb: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +190,7 @@ impl Default for TrainingSection {
             eval_every: 0,
             shift_every: 10,
             checkpoint_every: 0,
+            prefix_cache_mb: 512,
         }
     }
 }

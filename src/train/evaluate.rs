@@ -5,6 +5,7 @@ use candle_core::{Device, Result, D};
 
 use super::batch::{Batch, TokenizedExample};
 use super::loss::labelled_logits;
+use super::prefix_cache::PrefixCache;
 use super::prepare::{join_within, tokenize_parts, PromptSettings};
 use crate::data::Example;
 use crate::model::loader::LoadedModel;
@@ -17,6 +18,7 @@ pub fn target_log_likelihoods(
     examples: &[TokenizedExample],
     pad_id: u32,
     batch_size: usize,
+    mut prefix: Option<&mut PrefixCache>,
 ) -> Result<Vec<f64>> {
     let device: &Device = model.decoder.device();
 
@@ -28,7 +30,7 @@ pub fn target_log_likelihoods(
     for chunk in order.chunks(batch_size.max(1)) {
         let refs: Vec<&TokenizedExample> = chunk.iter().map(|&i| &examples[i]).collect();
         let batch = Batch::from_examples(&refs, pad_id, device)?;
-        let logits = labelled_logits(&model.decoder, set, &batch, false)?;
+        let logits = labelled_logits(&model.decoder, set, &batch, false, prefix.as_deref_mut())?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let picked = log_probs
             .gather(&batch.label_ids.unsqueeze(1)?, 1)?
@@ -47,8 +49,15 @@ pub fn target_log_likelihoods(
 }
 
 /// Mean token-level loss over `examples` (a token-weighted mean, as in training).
-pub fn mean_loss(model: &LoadedModel, set: &InterventionSet, examples: &[TokenizedExample], pad_id: u32, batch_size: usize) -> Result<f64> {
-    let scores = target_log_likelihoods(model, set, examples, pad_id, batch_size)?;
+pub fn mean_loss(
+    model: &LoadedModel,
+    set: &InterventionSet,
+    examples: &[TokenizedExample],
+    pad_id: u32,
+    batch_size: usize,
+    prefix: Option<&mut PrefixCache>,
+) -> Result<f64> {
+    let scores = target_log_likelihoods(model, set, examples, pad_id, batch_size, prefix)?;
     let tokens: usize = examples.iter().map(|e| e.input_ids.len() - e.prompt_len).sum();
     Ok(-scores.iter().sum::<f64>() / tokens.max(1) as f64)
 }
@@ -76,6 +85,7 @@ pub fn classify(
     settings: &PromptSettings,
     pad_id: u32,
     batch_size: usize,
+    prefix: Option<&mut PrefixCache>,
 ) -> std::result::Result<Vec<LabelScores>, crate::model::ModelError> {
     let mut candidates = Vec::with_capacity(examples.len() * labels.len());
     for example in examples {
@@ -84,7 +94,7 @@ pub fn classify(
             candidates.push(join_within(prompt, target, settings.max_length));
         }
     }
-    let scores = target_log_likelihoods(model, set, &candidates, pad_id, batch_size)?;
+    let scores = target_log_likelihoods(model, set, &candidates, pad_id, batch_size, prefix)?;
 
     Ok(scores
         .chunks(labels.len())

@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod events;
 pub mod loss;
 pub mod optimizer;
+pub mod prefix_cache;
 pub mod prepare;
 pub mod replay;
 pub mod run_data;

@@ -18,6 +18,7 @@ use super::config::TrainConfig;
 use super::evaluate::{accuracy, classification_loss, classify, mean_loss};
 use super::events::{EvalInfo, Phase, RunSummary, StepInfo, TrainCommand, TrainEvent};
 use super::loss::batch_loss;
+use super::prefix_cache::PrefixCache;
 use super::optimizer::ClippedAdamW;
 use super::prepare::eos_id;
 use super::run_data::{load_run_data, RunData};
@@ -318,6 +319,8 @@ struct TrainState<'a> {
     set: &'a InterventionSet,
     optimizer: ClippedAdamW,
     shift_probe: Option<ShiftProbe>,
+    train_prefix: Option<PrefixCache>,
+    eval_prefix: Option<PrefixCache>,
     pad_id: u32,
     step: usize,
     total_steps: usize,
@@ -357,6 +360,12 @@ impl<'a> TrainState<'a> {
             None
         };
 
+        // The cached block is the one the first module edits: its output, and everything
+        // below it, stays the same throughout the run.
+        let budget = training.prefix_cache_mb * 1024 * 1024;
+        let prefix = |layer: usize| (budget > 0).then(|| PrefixCache::new(layer, budget));
+        let first_layer = set.first_layer();
+
         Ok(Self {
             config,
             model,
@@ -364,6 +373,8 @@ impl<'a> TrainState<'a> {
             set,
             optimizer,
             shift_probe,
+            train_prefix: first_layer.and_then(prefix),
+            eval_prefix: first_layer.and_then(prefix),
             pad_id,
             step: 0,
             total_steps,
@@ -451,7 +462,8 @@ impl<'a> TrainState<'a> {
             let batch = Batch::from_examples(&examples, self.pad_id, device).map_err(|e| e.to_string())?;
             tokens += batch.token_count;
 
-            let loss = batch_loss(&self.model.decoder, self.set, &batch, true).map_err(|e| e.to_string())?;
+            let loss = batch_loss(&self.model.decoder, self.set, &batch, true, self.train_prefix.as_mut())
+                .map_err(|e| e.to_string())?;
             loss_sum += f64::from(loss.to_scalar::<f32>().map_err(|e| e.to_string())?);
             let scaled = (loss / group.len() as f64).map_err(|e| e.to_string())?;
             let batch_grads = scaled.backward().map_err(|e| e.to_string())?;
@@ -493,7 +505,7 @@ impl<'a> TrainState<'a> {
     }
 
     /// Loss (and accuracy for classification) on the evaluation examples.
-    fn evaluate(&self) -> Result<Option<EvalInfo>, String> {
+    fn evaluate(&mut self) -> Result<Option<EvalInfo>, String> {
         if self.data.eval_tokens.is_empty() {
             return Ok(None);
         }
@@ -507,6 +519,7 @@ impl<'a> TrainState<'a> {
                 &self.data.settings,
                 self.pad_id,
                 batch_size,
+                self.eval_prefix.as_mut(),
             )
             .map_err(|e| e.to_string())?;
             (
@@ -514,7 +527,7 @@ impl<'a> TrainState<'a> {
                 Some(accuracy(&scores, &self.data.eval, &self.data.labels)),
             )
         } else {
-            let loss = mean_loss(self.model, self.set, &self.data.eval_tokens, self.pad_id, batch_size)
+            let loss = mean_loss(self.model, self.set, &self.data.eval_tokens, self.pad_id, batch_size, self.eval_prefix.as_mut())
                 .map_err(|e| e.to_string())?;
             (loss, None)
         };
