@@ -17,6 +17,7 @@ use reft_studio::app::screens::training::RunOutcome;
 use reft_studio::app::{AppOptions, Screen, StudioApp};
 use reft_studio::model::hub::HubOptions;
 use reft_studio::train::config::TrainConfig;
+use reft_studio::try_it::Comparison;
 
 const PRESETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/presets");
 
@@ -272,6 +273,39 @@ fn training_flow_shows_charts_and_adapter() {
     assert!(card.contains("loreft: layers [15], rank 4, positions f1+l1"), "model card without the intervention:\n{card}");
     harness.get_by_label_contains("Exported to");
 
+    // Try it: the same prompt through the base model and the adapted model, side by side.
+    harness.get_by_label("Try it").click();
+    harness.step();
+    assert_eq!(harness.state().screen(), Screen::Try);
+    wait_until(&mut harness, &|app| !app.try_screen().is_busy(), "the adapter to load");
+    assert_eq!(harness.state().try_screen().error(), None);
+    assert_eq!(harness.state().try_screen().loaded().unwrap().adapter_name, "emoji-quickstart");
+    harness.get(by().role(Role::MultilineTextInput).label("Prompt")).focus();
+    harness.step();
+    harness.get(by().role(Role::MultilineTextInput).label("Prompt")).type_text("What is the capital of France?");
+    harness.step();
+    assert!(!harness.get_by_label("Compare").accesskit_node().is_disabled(), "Compare is disabled after typing a prompt");
+    harness.get_by_label("Compare").click();
+    harness.step();
+    wait_until(&mut harness, &|app| !app.try_screen().is_busy(), "the comparison");
+    harness.step();
+    let Some(Comparison::Generation { base, adapted }) = harness.state().try_screen().result().cloned() else {
+        panic!("expected two answers, got {:?} (error {:?})", harness.state().try_screen().result(), harness.state().try_screen().error());
+    };
+    // Greedy SmolLM2 without an intervention gives the transformers reference answer.
+    assert_eq!(base.text, "The capital of France is Paris.");
+    assert!(!adapted.text.is_empty());
+    harness.get_by_label("Base model (no intervention)");
+    harness.get_by_label("With adapter \"emoji-quickstart\"");
+    // Three steps may not change the answer yet; either way both sides are on screen.
+    let same = if base.text == adapted.text { 2 } else { 1 };
+    assert_eq!(harness.query_all_by_label(&base.text).count(), same, "the base answer is on screen");
+    assert_eq!(harness.query_all_by_label(&adapted.text).count(), same, "the adapted answer is on screen");
+    harness.get_by_label("← Back").click();
+    harness.step();
+    assert_eq!(harness.state().screen(), Screen::Training);
+    harness.step();
+
     harness.get_by_label("Back to start").click();
     harness.run_steps(2);
     harness.get_by_label("Previous runs…").click();
@@ -318,4 +352,33 @@ fn export_name_has_date_and_safe_chars() {
     assert_eq!(suggested_file_name("emoji-quickstart", 1_796_423_115), "emoji-quickstart-2026-12-04.safetensors");
     assert_eq!(suggested_file_name("a/b c", 0), "a-b-c-1970-01-01.safetensors");
     assert_eq!(suggested_file_name("  ", 0), "adapter-1970-01-01.safetensors");
+}
+
+#[test]
+fn try_screen_reports_unreadable_adapter() {
+    let scratch = tempfile::tempdir().unwrap();
+    let adapter = scratch.path().join("not-an-adapter.safetensors");
+    std::fs::write(&adapter, b"plain text, not safetensors").unwrap();
+    let mut harness = harness(app(Language::English, Some(adapter), scratch.path()));
+    harness.run();
+
+    harness.get_by_label("Try an adapter…").click();
+    harness.run();
+    assert_eq!(harness.state().screen(), Screen::Try);
+    assert!(harness.get_by_label("Compare").accesskit_node().is_disabled(), "Compare needs a loaded adapter");
+
+    harness.get_by_label("Choose adapter…").click();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness.state().try_screen().is_busy() || harness.state().try_screen().error().is_none() {
+        assert!(Instant::now() < deadline, "no error after 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.step();
+    let error = harness.state().try_screen().error().unwrap().to_string();
+    assert!(error.contains("not-an-adapter.safetensors"), "the error names the file: {error}");
+    harness.get_by_label("This did not work:");
+    harness.get_by_label(&error);
+    harness.get_by_label("Copy diagnostics");
+    assert!(harness.get_by_label("Compare").accesskit_node().is_disabled());
 }

@@ -16,6 +16,8 @@ use reft_studio::reft::InterventionHook;
 use reft_studio::train::config::TrainConfig;
 use reft_studio::train::events::TrainEvent;
 use reft_studio::train::trainer;
+use reft_studio::model::hub::HubOptions;
+use reft_studio::try_it::{spawn_try_worker, CompareRequest, Comparison, TryCommand, TryEvent};
 
 const UNSEEN_PROMPTS: [&str; 5] = [
     "Describe your favourite food.",
@@ -148,6 +150,31 @@ fn emoji_adapter_answers_unseen_prompts() {
         }
     }
     assert!(emoji_answers >= 4, "{emoji_answers} of 5 unseen prompts got emoji answers");
+
+    // The try-it worker loads the saved adapter on its own thread and answers one prompt
+    // with the base model and the adapted model: plain words on one side, emoji on the other.
+    let worker = spawn_try_worker(HubOptions::from_env(), 2);
+    worker.send(TryCommand::Load {
+        adapter: adapter_path.clone(),
+        model: Some(model_path.to_string_lossy().into_owned()),
+        base_dir: None,
+    });
+    assert!(matches!(worker.recv(), Some(TryEvent::Loading)));
+    match worker.recv() {
+        Some(TryEvent::Loaded(info)) => assert_eq!(info.adapter_name, "emoji-test"),
+        other => panic!("expected the adapter to load, got {other:?}"),
+    }
+    worker.send(TryCommand::Compare(CompareRequest {
+        prompt: UNSEEN_PROMPTS[0].into(),
+        max_new_tokens: 24,
+        ..CompareRequest::default()
+    }));
+    let Some(TryEvent::Compared(Comparison::Generation { base, adapted })) = worker.recv() else {
+        panic!("expected a generation comparison");
+    };
+    eprintln!("try-it: base {:?}, adapted {:?}", base.text, adapted.text);
+    assert!(emoji_share(&base.text) < 0.2, "the base model answers in words: {:?}", base.text);
+    assert!(emoji_share(&adapted.text) >= 0.8, "the adapted model answers in emoji: {:?}", adapted.text);
 }
 
 #[test]

@@ -16,6 +16,7 @@ use super::screens::runs::{default_runs_dir, RunsAction, RunsScreen};
 use super::screens::setup::{SetupAction, SetupForm};
 use super::screens::start::{self, StartAction};
 use super::screens::training::{TrainingAction, TrainingView, POLL_INTERVAL};
+use super::screens::try_it::{TryAction, TryScreen};
 
 /// The state eframe stores between sessions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -57,6 +58,7 @@ pub enum Screen {
     Setup,
     Training,
     Runs,
+    Try,
 }
 
 pub struct StudioApp {
@@ -68,6 +70,9 @@ pub struct StudioApp {
     setup: Option<SetupForm>,
     training: Option<TrainingView>,
     runs: RunsScreen,
+    try_it: TryScreen,
+    /// The screen the try-it screen's Back button returns to.
+    try_return: Screen,
     runs_dir: PathBuf,
     file_dialog: Box<dyn FileDialog>,
     hub_options: HubOptions,
@@ -98,6 +103,8 @@ impl StudioApp {
             setup: None,
             training: None,
             runs: RunsScreen::new(options.runs_dir.clone()),
+            try_it: TryScreen::new(options.hub_options.clone()),
+            try_return: Screen::Start,
             runs_dir: options.runs_dir,
             file_dialog: options.file_dialog,
             hub_options: options.hub_options,
@@ -142,6 +149,14 @@ impl StudioApp {
         self.training.as_ref()
     }
 
+    pub fn try_screen(&self) -> &TryScreen {
+        &self.try_it
+    }
+
+    pub fn try_screen_mut(&mut self) -> &mut TryScreen {
+        &mut self.try_it
+    }
+
     pub fn cjk_font(&self) -> Option<&CjkFont> {
         self.cjk_font.as_ref()
     }
@@ -165,6 +180,10 @@ impl StudioApp {
             if training.is_running() {
                 ctx.request_repaint_after(POLL_INTERVAL);
             }
+        }
+        self.try_it.poll();
+        if self.try_it.is_busy() {
+            ctx.request_repaint_after(POLL_INTERVAL);
         }
 
         egui::TopBottomPanel::top("top_bar").show(ctx, |ui| self.top_bar(ui));
@@ -231,6 +250,10 @@ impl StudioApp {
                     self.runs.refresh();
                     self.screen = Screen::Runs;
                 }
+                Some(StartAction::OpenTry) => {
+                    self.try_return = Screen::Start;
+                    self.screen = Screen::Try;
+                }
                 Some(StartAction::FromScratch) => {
                     self.setup = Some(SetupForm::empty(self.hub_options.clone(), self.runs_dir.clone()));
                     self.screen = Screen::Setup;
@@ -256,6 +279,11 @@ impl StudioApp {
                     self.screen = Screen::Start;
                 }
             }
+            Screen::Try => {
+                if let Some(TryAction::Back) = self.try_it.show(ui, &self.tr, self.file_dialog.as_ref()) {
+                    self.screen = self.try_return;
+                }
+            }
             Screen::Training => {
                 let Some(training) = &mut self.training else {
                     self.screen = Screen::Start;
@@ -264,6 +292,15 @@ impl StudioApp {
                 match training.show(ui, &self.tr, self.file_dialog.as_ref()) {
                     Some(TrainingAction::EditSettings) => self.screen = Screen::Setup,
                     Some(TrainingAction::Home) => self.screen = Screen::Start,
+                    Some(TrainingAction::TryIt) => {
+                        if let Some(adapter) = training.adapter_path() {
+                            let config = training.config();
+                            self.try_it
+                                .open(adapter.to_path_buf(), config.model.source.clone(), config.base_dir.clone());
+                            self.try_return = Screen::Training;
+                            self.screen = Screen::Try;
+                        }
+                    }
                     None => {}
                 }
             }

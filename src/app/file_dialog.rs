@@ -13,6 +13,8 @@ pub enum FilePurpose {
     Dataset,
     /// The destination of an exported adapter (a save dialog).
     ExportAdapter,
+    /// A saved adapter file, to try it.
+    Adapter,
 }
 
 /// One request to pick a file or folder; the texts are already translated.
@@ -42,7 +44,7 @@ impl FileDialog for NativeFileDialog {
         let dialog = rfd::FileDialog::new().set_title(&request.title);
         let picked = match request.purpose {
             FilePurpose::ModelFolder => dialog.pick_folder(),
-            FilePurpose::ModelFile | FilePurpose::Dataset => {
+            FilePurpose::ModelFile | FilePurpose::Dataset | FilePurpose::Adapter => {
                 dialog.add_filter(&request.filter_name, request.extensions).pick_file()
             }
             FilePurpose::ExportAdapter => {

@@ -5,3 +5,4 @@ pub mod runs;
 pub mod setup;
 pub mod start;
 pub mod training;
+pub mod try_it;

@@ -11,6 +11,7 @@ pub enum StartAction {
     OpenPreset(usize),
     FromScratch,
     OpenRuns,
+    OpenTry,
 }
 
 const CARD_WIDTH: f32 = 300.0;
@@ -19,9 +20,14 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, scan: &PresetScan) -> Option<Sta
     let mut action = None;
     ui.heading(tr.t("start.title"));
     ui.label(tr.t("start.intro"));
-    if ui.button(tr.t("start.open_runs")).clicked() {
-        action = Some(StartAction::OpenRuns);
-    }
+    ui.horizontal(|ui| {
+        if ui.button(tr.t("start.open_runs")).clicked() {
+            action = Some(StartAction::OpenRuns);
+        }
+        if ui.button(tr.t("start.open_try")).clicked() {
+            action = Some(StartAction::OpenTry);
+        }
+    });
     ui.add_space(8.0);
 
     if scan.presets.is_empty() {

@@ -40,6 +40,8 @@ pub enum TrainingAction {
     /// Back to the setup form, to change settings and train again.
     EditSettings,
     Home,
+    /// The try-it screen with this run's adapter.
+    TryIt,
 }
 
 pub struct TrainingView {
@@ -97,6 +99,14 @@ impl TrainingView {
 
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// Returns the adapter a finished run saved.
+    pub fn adapter_path(&self) -> Option<&std::path::Path> {
+        match &self.outcome {
+            Some(RunOutcome::Finished(summary)) => summary.adapter_path.as_deref(),
+            _ => None,
+        }
     }
 
     /// Asks the trainer to stop after the current step and save the adapter.
@@ -398,6 +408,14 @@ impl TrainingView {
 
     fn after_run_buttons(&self, ui: &mut egui::Ui, tr: &Translator, action: &mut Option<TrainingAction>) {
         ui.horizontal(|ui| {
+            if self.adapter_path().is_some()
+                && ui
+                    .button(tr.t("training.try"))
+                    .on_hover_text(tr.t("training.try_help"))
+                    .clicked()
+            {
+                *action = Some(TrainingAction::TryIt);
+            }
             if ui.button(tr.t("training.edit_settings")).clicked() {
                 *action = Some(TrainingAction::EditSettings);
             }
