@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::hub::HubOptions;
 use crate::train::config::TrainConfig;
+use crate::train::preflight::Machine;
 
 use super::file_dialog::{FileDialog, NativeFileDialog};
 use super::fonts::{self, CjkFont};
@@ -93,6 +94,9 @@ impl StudioApp {
                 (*language, name)
             })
             .collect();
+        // The pre-flight estimate needs this computer's speed; measuring takes a moment, so
+        // it happens off the UI thread.
+        std::thread::spawn(Machine::detect);
         let presets = presets::scan(&options.preset_dirs);
         tracing::info!(count = presets.presets.len(), dirs = ?options.preset_dirs, "presets found");
         Self {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod loss;
 pub mod optimizer;
 pub mod prefix_cache;
+pub mod preflight;
 pub mod prepare;
 pub mod replay;
 pub mod run_data;

@@ -10,6 +10,8 @@ use crate::data::{load_file, LoadOptions, LoadedData};
 use crate::model::config::ModelConfig;
 use crate::model::gguf;
 use crate::model::hub::{list_local_models, HubOptions, LocalModel};
+use crate::train::preflight::{estimate, DataStats, Estimate, Machine};
+use crate::app::screens::training::format_duration;
 use crate::model::source::{ModelFiles, ModelSpec};
 use crate::reft::intervention::{InterventionKind, LayerSelection};
 use crate::reft::positions::Positions;
@@ -36,10 +38,10 @@ struct DatasetPreview {
     result: Result<LoadedData, String>,
 }
 
-/// The layer count of the model named by `source`, or None when it cannot be read cheaply.
-struct LayerCount {
+/// The shape of the model named by `source`, or None when it cannot be read cheaply.
+struct ModelShape {
     source: String,
-    count: Option<usize>,
+    config: Option<ModelConfig>,
 }
 
 /// The setting of the form's layer control.
@@ -59,7 +61,7 @@ pub struct SetupForm {
     /// The output folder as typed; empty picks a new folder under the app's data folder.
     output_text: String,
     preview: Option<DatasetPreview>,
-    layer_count: Option<LayerCount>,
+    model_shape: Option<ModelShape>,
     local_models: Option<Vec<LocalModel>>,
     hub_options: HubOptions,
     /// The parent of the new output folder made when the output field is empty.
@@ -80,7 +82,7 @@ impl SetupForm {
             positions_error: None,
             output_text,
             preview: None,
-            layer_count: None,
+            model_shape: None,
             local_models: None,
             hub_options,
             runs_dir,
@@ -114,7 +116,7 @@ impl SetupForm {
     pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<SetupAction> {
         self.accept_dropped_files(ui.ctx());
         self.refresh_dataset();
-        self.refresh_layer_count();
+        self.refresh_model_shape();
 
         let mut action = None;
         ui.horizontal(|ui| {
@@ -148,6 +150,7 @@ impl SetupForm {
                 ui.label(tr.t("setup.ready"));
             }
         });
+        self.preflight_line(ui, tr);
         for problem in &problems {
             ui.colored_label(ui.visuals().error_fg_color, problem);
         }
@@ -257,7 +260,7 @@ impl SetupForm {
         if self.config.interventions.len() > 1 {
             ui.label(tr.tf("setup.several_interventions", &[("count", &self.config.interventions.len())]));
         }
-        let layer_count = self.layer_count.as_ref().and_then(|known| known.count);
+        let layer_count = self.layer_count();
         let intervention = &mut self.config.interventions[0];
 
         ui.horizontal(|ui| {
@@ -394,7 +397,7 @@ impl SetupForm {
             problems.push(tr.tf("setup.invalid_positions", &[("error", error)]));
         }
         if let (Some(count), LayerSelection::List(layers)) =
-            (self.layer_count.as_ref().and_then(|known| known.count), &self.config.interventions[0].layers)
+            (self.layer_count(), &self.config.interventions[0].layers)
         {
             if let Some(layer) = layers.iter().find(|layer| **layer >= count) {
                 problems.push(tr.tf("setup.layer_out_of_range", &[("layer", layer), ("count", &count)]));
@@ -465,20 +468,58 @@ impl SetupForm {
         });
     }
 
-    fn refresh_layer_count(&mut self) {
+    fn refresh_model_shape(&mut self) {
         let source = self.config.model.source.trim().to_string();
-        if self.layer_count.as_ref().is_some_and(|known| known.source == source) {
+        if self.model_shape.as_ref().is_some_and(|known| known.source == source) {
             return;
         }
         let local_models = self.local_models.as_deref().unwrap_or_default();
-        let count = read_layer_count(&source, self.config.base_dir.as_deref(), local_models);
-        self.layer_count = Some(LayerCount { source, count });
+        let config = read_model_config(&source, self.config.base_dir.as_deref(), local_models);
+        self.model_shape = Some(ModelShape { source, config });
+    }
+
+    fn layer_count(&self) -> Option<usize> {
+        self.model_shape.as_ref()?.config.as_ref().map(|config| config.num_layers)
+    }
+
+    /// Returns the memory and time estimate, once the model's shape, the data and this
+    /// computer's speed are known.
+    pub fn preflight(&self) -> Option<Estimate> {
+        let model = self.model_shape.as_ref()?.config.as_ref()?;
+        let data = self.preview.as_ref()?.result.as_ref().ok()?;
+        let machine = Machine::detected()?;
+        let config = self.build_config()?;
+        let stats = DataStats::from_examples(&data.examples, None, &config);
+        Some(estimate(model, &config, &stats, &machine))
+    }
+
+    fn preflight_line(&self, ui: &mut egui::Ui, tr: &Translator) {
+        let Some(estimate) = self.preflight() else {
+            ui.weak(tr.t("setup.preflight_unknown"));
+            return;
+        };
+        let gib = |bytes: u64| format!("{:.1}", bytes as f64 / (1u64 << 30) as f64);
+        let available = Machine::detected().map_or(0, |machine| machine.available_memory_bytes);
+        let text = tr.tf(
+            "setup.preflight",
+            &[
+                ("memory", &gib(estimate.peak_memory_bytes)),
+                ("available", &gib(available)),
+                ("time", &format_duration(estimate.seconds)),
+                ("steps", &estimate.steps),
+            ],
+        );
+        if estimate.fits {
+            ui.label(text);
+        } else {
+            ui.colored_label(ui.visuals().error_fg_color, format!("{text} {}", tr.t("setup.preflight_too_big")));
+        }
     }
 }
 
-/// Reads the layer count from a .gguf header or a config.json, found directly or through a
-/// local copy of a hub model. Nothing is downloaded.
-fn read_layer_count(source: &str, base_dir: Option<&Path>, local_models: &[LocalModel]) -> Option<usize> {
+/// Reads the model's shape from a .gguf header or a config.json, found directly or through
+/// a local copy of a hub model. Nothing is downloaded.
+fn read_model_config(source: &str, base_dir: Option<&Path>, local_models: &[LocalModel]) -> Option<ModelConfig> {
     let files = match ModelSpec::parse(source, base_dir).ok()? {
         ModelSpec::Path(path) if path.is_dir() => ModelFiles::HfFolder(path),
         ModelSpec::Path(path) if path.is_file() => ModelFiles::Gguf(path),
@@ -492,7 +533,7 @@ fn read_layer_count(source: &str, base_dir: Option<&Path>, local_models: &[Local
         }
         ModelFiles::HfFolder(folder) => ModelConfig::from_hf_config(&folder.join("config.json")).ok()?,
     };
-    Some(config.num_layers)
+    Some(config)
 }
 
 /// Returns a new folder per run: <runs_dir>/<run name>-<unix seconds>.
