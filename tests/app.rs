@@ -2,6 +2,9 @@
 //! widgets found by their accessible labels. The training flow needs a real model: set
 //! REFT_STUDIO_TEST_MODEL to a .gguf file (SmolLM2-135M-Instruct works), else it is skipped.
 
+#[path = "common/fake_hub.rs"]
+mod fake_hub;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -48,6 +51,20 @@ fn app(language: Language, dialog_path: Option<PathBuf>, scratch: &Path) -> Stud
         runs_dir: scratch.join("runs"),
         install_fonts: true,
     })
+}
+
+/// Returns an English app whose hub downloads go to `endpoint`.
+fn app_with_hub(scratch: &Path, endpoint: &str) -> StudioApp {
+    let mut app_options = AppOptions {
+        language: Language::English,
+        preset_dirs: vec![PathBuf::from(PRESETS)],
+        file_dialog: Box::new(FakeFileDialog(None)),
+        hub_options: isolated_hub(scratch),
+        runs_dir: scratch.join("runs"),
+        install_fonts: true,
+    };
+    app_options.hub_options.endpoint = endpoint.to_string();
+    StudioApp::new(app_options)
 }
 
 fn harness(app: StudioApp) -> Harness<'static, StudioApp> {
@@ -381,4 +398,67 @@ fn try_screen_reports_unreadable_adapter() {
     harness.get_by_label(&error);
     harness.get_by_label("Copy diagnostics");
     assert!(harness.get_by_label("Compare").accesskit_node().is_disabled());
+}
+
+#[test]
+fn download_button_fetches_hub_model() {
+    let hub = fake_hub::FakeHub::start(fake_hub::tiny_llama_repos());
+    let scratch = tempfile::tempdir().unwrap();
+    let mut harness = harness(app_with_hub(scratch.path(), &hub.endpoint));
+    harness.run();
+    harness.get_by_label("Start from scratch").click();
+    harness.run();
+    assert!(harness.query_by_label("Download").is_none(), "no Download button without a hub id");
+
+    harness.get(by().role(Role::TextInput).label("Base model")).focus();
+    harness.step();
+    harness.get(by().role(Role::TextInput).label("Base model")).type_text(fake_hub::REPO);
+    harness.step();
+    harness.step();
+    harness.get_by_label_contains("The model's layer count is not known");
+    harness.get_by_label("Download").click();
+    harness.step();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.state().setup().unwrap().download_result().is_none() {
+        assert!(Instant::now() < deadline, "the download did not finish in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.step();
+    harness.step();
+    let result = harness.state().setup().unwrap().download_result().unwrap().clone();
+    let folder = result.expect("the download succeeds");
+    assert!(folder.join("config.json").is_file(), "config.json is in {}", folder.display());
+    assert!(folder.starts_with(scratch.path().join("hf-cache")), "downloaded into the app's hub cache: {}", folder.display());
+    harness.get_by_label_contains("test-org/tiny-llama is on this computer now");
+    // The form reads the downloaded config: tiny-llama has 3 layers.
+    harness.get_by_label_contains("This model has 3 layers");
+    assert!(harness.query_by_label("Download").is_none(), "the model is local now, so Download is gone");
+}
+
+#[test]
+fn download_failure_reads_well() {
+    let hub = fake_hub::FakeHub::start(fake_hub::tiny_llama_repos());
+    let scratch = tempfile::tempdir().unwrap();
+    let mut app = app_with_hub(scratch.path(), &hub.endpoint);
+    let mut config = TrainConfig::load(&Path::new(PRESETS).join("emoji-quickstart.toml")).unwrap();
+    config.model.source = "test-org/no-such-model".into();
+    app.open_setup(config);
+    let mut harness = harness(app);
+    harness.run();
+
+    harness.get_by_label("Download").click();
+    harness.step();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.state().setup().unwrap().download_result().is_none() {
+        assert!(Instant::now() < deadline, "the download did not end in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.step();
+    let error = harness.state().setup().unwrap().download_result().unwrap().clone().unwrap_err();
+    assert!(error.contains("test-org/no-such-model"), "the error names the model: {error}");
+    harness.get_by_label("The download failed:");
+    harness.get_by_label(&error);
 }

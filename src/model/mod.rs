@@ -5,6 +5,7 @@ pub mod chat_template;
 pub mod config;
 pub mod decoder;
 pub mod device;
+pub mod download;
 pub mod error;
 pub mod fingerprint;
 pub mod generate;

@@ -9,7 +9,8 @@ use crate::app::widgets::dataset_preview;
 use crate::data::{load_file, LoadOptions, LoadedData};
 use crate::model::config::ModelConfig;
 use crate::model::gguf;
-use crate::model::hub::{list_local_models, HubOptions, LocalModel};
+use crate::model::download::{spawn_download, Download, DownloadUpdate};
+use crate::model::hub::{list_local_models, DownloadEvent, HubOptions, LocalModel};
 use crate::train::preflight::{estimate, DataStats, Estimate, Machine};
 use crate::app::screens::training::format_duration;
 use crate::model::source::{ModelFiles, ModelSpec};
@@ -66,6 +67,16 @@ pub struct SetupForm {
     hub_options: HubOptions,
     /// The parent of the new output folder made when the output field is empty.
     runs_dir: PathBuf,
+    download: Option<DownloadState>,
+}
+
+/// A hub download started from the form, and what it has reported so far.
+struct DownloadState {
+    handle: Download,
+    file: Option<String>,
+    bytes: u64,
+    total_bytes: Option<u64>,
+    result: Option<Result<PathBuf, String>>,
 }
 
 impl SetupForm {
@@ -86,6 +97,7 @@ impl SetupForm {
             local_models: None,
             hub_options,
             runs_dir,
+            download: None,
         }
     }
 
@@ -116,6 +128,7 @@ impl SetupForm {
     pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<SetupAction> {
         self.accept_dropped_files(ui.ctx());
         self.refresh_dataset();
+        self.poll_download();
         self.refresh_model_shape();
 
         let mut action = None;
@@ -207,6 +220,8 @@ impl SetupForm {
         if ui.small_button(tr.t("setup.refresh_models")).clicked() {
             self.local_models = None;
         }
+
+        self.download_row(ui, tr);
 
         ui.checkbox(&mut self.config.model.offline, tr.t("setup.offline"))
             .on_hover_text(tr.t("setup.offline_help"));
@@ -468,12 +483,131 @@ impl SetupForm {
         });
     }
 
+    /// Returns true when the model field names a hub model that is not on this computer.
+    fn needs_download(&self) -> bool {
+        let Ok(ModelSpec::Hub { repo, .. }) = ModelSpec::parse(self.config.model.source.trim(), self.config.base_dir.as_deref())
+        else {
+            return false;
+        };
+        !self.local_models.as_deref().unwrap_or_default().iter().any(|model| model.repo == repo)
+    }
+
+    /// Returns true while a download runs.
+    pub fn is_downloading(&self) -> bool {
+        self.download.as_ref().is_some_and(|download| download.result.is_none())
+    }
+
+    /// Returns how the last download ended, once it has.
+    pub fn download_result(&self) -> Option<&Result<PathBuf, String>> {
+        self.download.as_ref()?.result.as_ref()
+    }
+
+    fn poll_download(&mut self) {
+        let Some(download) = &mut self.download else {
+            return;
+        };
+        for update in download.handle.poll() {
+            match update {
+                DownloadUpdate::Event(DownloadEvent::Started { file, total_bytes }) => {
+                    download.file = Some(file);
+                    download.bytes = 0;
+                    download.total_bytes = total_bytes;
+                }
+                DownloadUpdate::Event(DownloadEvent::Progress { bytes, total_bytes, .. }) => {
+                    download.bytes = bytes;
+                    download.total_bytes = total_bytes;
+                }
+                DownloadUpdate::Event(_) => {}
+                DownloadUpdate::Done(result) => {
+                    if result.is_ok() {
+                        // The new model shows among the local ones, with its layer count.
+                        self.local_models = None;
+                        self.model_shape = None;
+                    }
+                    download.result = Some(result);
+                }
+            }
+        }
+    }
+
+    fn download_row(&mut self, ui: &mut egui::Ui, tr: &Translator) {
+        if self.is_downloading() {
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+        }
+        let downloading = self.is_downloading();
+        if self.needs_download() || downloading {
+            ui.horizontal(|ui| {
+                let button = ui
+                    .add_enabled(!downloading, egui::Button::new(tr.t("setup.download")))
+                    .on_hover_text(tr.t("setup.download_help"));
+                if button.clicked() {
+                    self.start_download();
+                }
+                let label = ui.label(tr.t("setup.hub_endpoint"));
+                ui.add_enabled(
+                    !downloading,
+                    egui::TextEdit::singleline(&mut self.hub_options.endpoint).desired_width(240.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(tr.t("setup.hub_endpoint_help"));
+            });
+        }
+        let Some(download) = &self.download else {
+            return;
+        };
+        match &download.result {
+            None => {
+                let fraction = download
+                    .total_bytes
+                    .filter(|&total| total > 0)
+                    .map_or(0.0, |total| download.bytes as f32 / total as f32);
+                let megabytes = |bytes: u64| format!("{:.1}", bytes as f64 / 1e6);
+                let text = tr.tf(
+                    "setup.downloading",
+                    &[
+                        ("file", &download.file.clone().unwrap_or_default()),
+                        ("done", &megabytes(download.bytes)),
+                        ("total", &download.total_bytes.map_or("?".to_string(), megabytes)),
+                    ],
+                );
+                ui.add(egui::ProgressBar::new(fraction).text(text));
+            }
+            Some(Ok(path)) => {
+                ui.label(tr.tf("setup.downloaded", &[("repo", &download.handle.repo), ("path", &path.display())]));
+            }
+            Some(Err(error)) => {
+                ui.colored_label(ui.visuals().error_fg_color, tr.t("setup.download_failed"));
+                ui.add(egui::Label::new(egui::RichText::new(error).monospace()).selectable(true));
+                ui.label(tr.t("setup.download_failed_next"));
+            }
+        }
+    }
+
+    fn start_download(&mut self) {
+        let source = self.config.model.source.trim().to_string();
+        tracing::info!(model = %source, endpoint = %self.hub_options.endpoint, "download requested");
+        match spawn_download(&source, self.hub_options.clone()) {
+            Ok(handle) => {
+                self.download = Some(DownloadState {
+                    handle,
+                    file: None,
+                    bytes: 0,
+                    total_bytes: None,
+                    result: None,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "download not started");
+            }
+        }
+    }
+
     fn refresh_model_shape(&mut self) {
         let source = self.config.model.source.trim().to_string();
         if self.model_shape.as_ref().is_some_and(|known| known.source == source) {
             return;
         }
-        let local_models = self.local_models.as_deref().unwrap_or_default();
+        let local_models = self.local_models.get_or_insert_with(|| list_local_models(&self.hub_options));
         let config = read_model_config(&source, self.config.base_dir.as_deref(), local_models);
         self.model_shape = Some(ModelShape { source, config });
     }
