@@ -17,6 +17,7 @@ use reft_studio::app::file_dialog::{FileDialog, FileRequest};
 use reft_studio::app::fonts::find_cjk_font;
 use reft_studio::app::i18n::{parse_locale, Language};
 use reft_studio::app::screens::training::RunOutcome;
+use reft_studio::app::settings::Settings;
 use reft_studio::app::{AppOptions, Screen, StudioApp};
 use reft_studio::model::hub::HubOptions;
 use reft_studio::train::config::TrainConfig;
@@ -50,6 +51,7 @@ fn app(language: Language, dialog_path: Option<PathBuf>, scratch: &Path) -> Stud
         hub_options: isolated_hub(scratch),
         runs_dir: scratch.join("runs"),
         install_fonts: true,
+        settings: Settings::default(),
     })
 }
 
@@ -62,6 +64,7 @@ fn app_with_hub(scratch: &Path, endpoint: &str) -> StudioApp {
         hub_options: isolated_hub(scratch),
         runs_dir: scratch.join("runs"),
         install_fonts: true,
+        settings: Settings::default(),
     };
     app_options.hub_options.endpoint = endpoint.to_string();
     StudioApp::new(app_options)
@@ -461,4 +464,41 @@ fn download_failure_reads_well() {
     assert!(error.contains("test-org/no-such-model"), "the error names the model: {error}");
     harness.get_by_label("The download failed:");
     harness.get_by_label(&error);
+}
+
+#[test]
+fn settings_survive_restart_and_damage() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("reviews.jsonl");
+    std::fs::write(&data, "{\"text\": \"很好\", \"label\": \"正面\"}\n{\"text\": \"很差\", \"label\": \"负面\"}\n").unwrap();
+    let saved = Settings {
+        language: Some(Language::SimplifiedChinese),
+        last_model: Some("/models/smollm2.gguf".into()),
+        last_dataset: Some(data.clone()),
+        hub_endpoint: Some("https://hf-mirror.com".into()),
+    };
+    assert_eq!(Settings::parse(&saved.to_text()), saved);
+    assert_eq!(Settings::parse("(language: Some(Klingon"), Settings::default(), "damaged text gives the defaults");
+    assert_eq!(Settings::parse(""), Settings::default());
+
+    // A new form starts from the last model and dataset.
+    let mut app_options = AppOptions {
+        language: Language::English,
+        preset_dirs: vec![PathBuf::from(PRESETS)],
+        file_dialog: Box::new(FakeFileDialog(None)),
+        hub_options: isolated_hub(scratch.path()),
+        runs_dir: scratch.path().join("runs"),
+        install_fonts: true,
+        settings: saved.clone(),
+    };
+    app_options.settings.language = None;
+    let mut harness = harness(StudioApp::new(app_options));
+    harness.run();
+    harness.get_by_label("Start from scratch").click();
+    harness.run();
+    let setup = harness.state().setup().unwrap();
+    assert_eq!(setup.model_source(), "/models/smollm2.gguf");
+    let loaded = setup.dataset().expect("the last dataset is read").as_ref().unwrap();
+    assert_eq!(loaded.examples.len(), 2);
+    assert_eq!(harness.state().settings().language, Some(Language::English));
 }

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::hub::HubOptions;
 use crate::train::config::TrainConfig;
 use crate::train::preflight::Machine;
@@ -18,13 +16,7 @@ use super::screens::setup::{SetupAction, SetupForm};
 use super::screens::start::{self, StartAction};
 use super::screens::training::{TrainingAction, TrainingView, POLL_INTERVAL};
 use super::screens::try_it::{TryAction, TryScreen};
-
-/// The state eframe stores between sessions.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct PersistedState {
-    /// The language picked in the top bar; None follows the system locale.
-    language: Option<Language>,
-}
+use super::settings::Settings;
 
 /// How to build the app; tests replace the file dialog and the preset folders.
 pub struct AppOptions {
@@ -36,6 +28,8 @@ pub struct AppOptions {
     pub runs_dir: PathBuf,
     /// Load a system CJK font on the first frame.
     pub install_fonts: bool,
+    /// What the last session left: last model and dataset, hub address.
+    pub settings: Settings,
 }
 
 impl AppOptions {
@@ -49,6 +43,7 @@ impl AppOptions {
             hub_options: HubOptions::from_env(),
             runs_dir: default_runs_dir(),
             install_fonts: true,
+            settings: Settings::default(),
         }
     }
 }
@@ -80,6 +75,7 @@ pub struct StudioApp {
     install_fonts: bool,
     fonts_installed: bool,
     cjk_font: Option<CjkFont>,
+    settings: Settings,
 }
 
 impl StudioApp {
@@ -115,17 +111,35 @@ impl StudioApp {
             install_fonts: options.install_fonts,
             fonts_installed: false,
             cjk_font: None,
+            settings: options.settings,
         }
     }
 
     /// Builds the app for eframe: the stored language wins over the system locale.
     pub fn from_creation_context(cc: &eframe::CreationContext<'_>) -> Self {
         let mut options = AppOptions::from_env();
-        let stored: Option<PersistedState> = cc.storage.and_then(|storage| eframe::get_value(storage, eframe::APP_KEY));
-        if let Some(language) = stored.and_then(|state| state.language) {
+        let settings = Settings::load(cc.storage);
+        if let Some(language) = settings.language {
             options.language = language;
         }
+        if let Some(endpoint) = &settings.hub_endpoint {
+            options.hub_options.endpoint = endpoint.clone();
+        }
+        options.settings = settings;
         Self::new(options)
+    }
+
+    /// Returns the settings as they would be saved now.
+    pub fn settings(&self) -> Settings {
+        let mut settings = self.settings.clone();
+        settings.language = Some(self.tr.language());
+        if let Some(setup) = &self.setup {
+            let endpoint = setup.hub_endpoint();
+            if endpoint != self.hub_options.endpoint {
+                settings.hub_endpoint = Some(endpoint.to_string());
+            }
+        }
+        settings
     }
 
     pub fn translator(&self) -> &Translator {
@@ -259,7 +273,9 @@ impl StudioApp {
                     self.screen = Screen::Try;
                 }
                 Some(StartAction::FromScratch) => {
-                    self.setup = Some(SetupForm::empty(self.hub_options.clone(), self.runs_dir.clone()));
+                    let mut setup = SetupForm::empty(self.hub_options.clone(), self.runs_dir.clone());
+                    setup.prefill(self.settings.last_model.as_deref(), self.settings.last_dataset.as_deref());
+                    self.setup = Some(setup);
                     self.screen = Screen::Setup;
                 }
                 None => {}
@@ -272,6 +288,8 @@ impl StudioApp {
                 match setup.show(ui, &self.tr, self.file_dialog.as_ref()) {
                     Some(SetupAction::Back) => self.screen = Screen::Start,
                     Some(SetupAction::Train(config)) => {
+                        self.settings.last_model = Some(config.model.source.clone());
+                        self.settings.last_dataset = Some(config.resolve_path(&config.data.train));
                         self.training = Some(TrainingView::start(*config));
                         self.screen = Screen::Training;
                     }
@@ -318,10 +336,7 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        let state = PersistedState {
-            language: Some(self.tr.language()),
-        };
-        eframe::set_value(storage, eframe::APP_KEY, &state);
+        storage.set_string(eframe::APP_KEY, self.settings().to_text());
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

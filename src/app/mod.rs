@@ -10,6 +10,7 @@ pub mod fonts;
 pub mod i18n;
 pub mod presets;
 pub mod screens;
+pub mod settings;
 pub mod widgets;
 
 pub use app::{AppOptions, Screen, StudioApp};

@@ -483,6 +483,22 @@ impl SetupForm {
         });
     }
 
+    /// Fills an empty form with the model and dataset of the last run, where they still
+    /// exist.
+    pub fn prefill(&mut self, model: Option<&str>, dataset: Option<&Path>) {
+        if let Some(model) = model.filter(|m| !m.trim().is_empty()) {
+            self.config.model.source = model.to_string();
+        }
+        if let Some(dataset) = dataset.filter(|path| path.is_file()) {
+            self.set_dataset(dataset);
+        }
+    }
+
+    /// Returns the hub address the form downloads from.
+    pub fn hub_endpoint(&self) -> &str {
+        &self.hub_options.endpoint
+    }
+
     /// Returns true when the model field names a hub model that is not on this computer.
     fn needs_download(&self) -> bool {
         let Ok(ModelSpec::Hub { repo, .. }) = ModelSpec::parse(self.config.model.source.trim(), self.config.base_dir.as_deref())
