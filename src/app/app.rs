@@ -179,6 +179,28 @@ impl StudioApp {
         self.cjk_font.as_ref()
     }
 
+    /// Starts training `config` and shows the training screen, as the setup form's Train
+    /// button does.
+    pub fn start_training(&mut self, config: TrainConfig) {
+        self.settings.last_model = Some(config.model.source.clone());
+        self.settings.last_dataset = Some(config.resolve_path(&config.data.train));
+        self.training = Some(TrainingView::start(config));
+        self.screen = Screen::Training;
+    }
+
+    /// Shows the try-it screen with the finished run's adapter, as its Try it button does.
+    pub fn open_try_for_run(&mut self) {
+        let Some(training) = &self.training else {
+            return;
+        };
+        if let Some(adapter) = training.adapter_path() {
+            let config = training.config();
+            self.try_it.open(adapter.to_path_buf(), config.model.source.clone(), config.base_dir.clone());
+            self.try_return = Screen::Training;
+            self.screen = Screen::Try;
+        }
+    }
+
     /// Opens the setup form filled from `config`.
     pub fn open_setup(&mut self, config: TrainConfig) {
         self.setup = Some(SetupForm::from_config(config, self.hub_options.clone(), self.runs_dir.clone()));
@@ -287,12 +309,7 @@ impl StudioApp {
                 };
                 match setup.show(ui, &self.tr, self.file_dialog.as_ref()) {
                     Some(SetupAction::Back) => self.screen = Screen::Start,
-                    Some(SetupAction::Train(config)) => {
-                        self.settings.last_model = Some(config.model.source.clone());
-                        self.settings.last_dataset = Some(config.resolve_path(&config.data.train));
-                        self.training = Some(TrainingView::start(*config));
-                        self.screen = Screen::Training;
-                    }
+                    Some(SetupAction::Train(config)) => self.start_training(*config),
                     None => {}
                 }
             }
@@ -314,15 +331,7 @@ impl StudioApp {
                 match training.show(ui, &self.tr, self.file_dialog.as_ref()) {
                     Some(TrainingAction::EditSettings) => self.screen = Screen::Setup,
                     Some(TrainingAction::Home) => self.screen = Screen::Start,
-                    Some(TrainingAction::TryIt) => {
-                        if let Some(adapter) = training.adapter_path() {
-                            let config = training.config();
-                            self.try_it
-                                .open(adapter.to_path_buf(), config.model.source.clone(), config.base_dir.clone());
-                            self.try_return = Screen::Training;
-                            self.screen = Screen::Try;
-                        }
-                    }
+                    Some(TrainingAction::TryIt) => self.open_try_for_run(),
                     None => {}
                 }
             }

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod presets;
 pub mod screens;
 pub mod settings;
+pub mod tour;
 pub mod widgets;
 
 pub use app::{AppOptions, Screen, StudioApp};

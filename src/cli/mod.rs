@@ -5,6 +5,7 @@ mod check;
 mod eval;
 mod generate;
 mod inspect;
+mod screenshots;
 mod train;
 
 use std::io::IsTerminal;
@@ -44,6 +45,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Time the training replay: seconds per step, tokens/s, peak memory.
     Bench(bench::BenchArgs),
+    /// Save a screenshot of each main screen of the app (for the README).
+    Screenshots(screenshots::ScreenshotsArgs),
 }
 
 /// Options shared by every subcommand that loads a model.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Screenshots(args)) => screenshots::run(args),
         None => reft_studio::app::run_app(),
     }
 }

@@ -10,7 +10,7 @@ use crate::app::export::{export_with_dialog, show_export_status, ExportedFiles};
 use crate::app::file_dialog::FileDialog;
 use crate::app::i18n::Translator;
 use crate::app::widgets::loss_chart::{self, LossSeries};
-use crate::app::widgets::shift_chart::{self, EmptyReason, KEPT_SNAPSHOTS};
+use crate::app::widgets::shift_chart::{self, EmptyReason, ShiftHistory, KEPT_SNAPSHOTS};
 use crate::train::config::TrainConfig;
 use crate::train::events::{Phase, RunSummary, ShiftSnapshot, StepInfo, TrainEvent};
 use crate::train::trainer::{spawn, TrainerHandle};
@@ -53,6 +53,7 @@ pub struct TrainingView {
     last_step: Option<StepInfo>,
     loss: LossSeries,
     shifts: VecDeque<ShiftSnapshot>,
+    shift_history: ShiftHistory,
     log: VecDeque<String>,
     stop_request: Option<StopRequest>,
     outcome: Option<RunOutcome>,
@@ -74,6 +75,7 @@ impl TrainingView {
             last_step: None,
             loss: LossSeries::default(),
             shifts: VecDeque::new(),
+            shift_history: ShiftHistory::default(),
             log: VecDeque::new(),
             stop_request: None,
             outcome: None,
@@ -178,6 +180,7 @@ impl TrainingView {
                 self.push_log(format!("eval at step {}: loss {:.4}{accuracy} over {} examples", eval.step, eval.loss, eval.count));
             }
             TrainEvent::Shift(snapshot) => {
+                self.shift_history.push(&snapshot);
                 self.shifts.push_back(snapshot);
                 while self.shifts.len() > KEPT_SNAPSHOTS {
                     self.shifts.pop_front();
@@ -239,6 +242,7 @@ impl TrainingView {
             every => EmptyReason::Waiting { every },
         };
         shift_chart::show(ui, tr, &self.shifts, empty_reason);
+        shift_chart::show_history(ui, tr, &self.shift_history);
         ui.separator();
 
         egui::CollapsingHeader::new(tr.t("training.log"))

@@ -133,7 +133,8 @@ impl TryScreen {
         self.send(command, Busy::Loading);
     }
 
-    fn compare(&mut self) {
+    /// Sends the prompt to the worker, as the Compare button does.
+    pub fn compare(&mut self) {
         self.result = None;
         self.send(TryCommand::Compare(self.request.clone()), Busy::Comparing);
     }

@@ -1,9 +1,9 @@
-//! The per-layer representation-shift chart: for each layer from the first intervened one
-//! to the last, the mean relative change ||h' - h|| / ||h|| at the intervened positions.
-//! The newest snapshot is drawn solid and older ones fade; intervened layers get a
-//! vertical marker.
+//! The representation-shift charts. By layer: for each layer from the first intervened one
+//! to the last, the mean relative change ||h' - h|| / ||h|| at the intervened positions;
+//! the newest snapshot is drawn solid and older ones fade, and intervened layers get a
+//! vertical marker. Over time: the same figure at each intervened layer, step by step.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use egui::Color32;
 use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, VLine};
@@ -13,6 +13,23 @@ use crate::train::events::ShiftSnapshot;
 
 /// Snapshots kept for the fading history.
 pub const KEPT_SNAPSHOTS: usize = 5;
+
+/// The shift at each intervened layer for every snapshot so far: layer -> [step, shift].
+#[derive(Debug, Clone, Default)]
+pub struct ShiftHistory {
+    pub layers: BTreeMap<usize, Vec<[f64; 2]>>,
+}
+
+impl ShiftHistory {
+    pub fn push(&mut self, snapshot: &ShiftSnapshot) {
+        for shift in snapshot.layers.iter().filter(|s| snapshot.intervened_layers.contains(&s.layer)) {
+            self.layers
+                .entry(shift.layer)
+                .or_default()
+                .push([snapshot.step as f64, shift.relative_change_intervened]);
+        }
+    }
+}
 
 /// The reason the chart has nothing to draw yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +80,27 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, snapshots: &VecDeque<ShiftSnapsh
                         .color(Color32::from_rgb(230, 140, 40))
                         .style(LineStyle::dashed_dense()),
                 );
+            }
+        });
+}
+
+/// Draws the shift at each intervened layer against the training step.
+pub fn show_history(ui: &mut egui::Ui, tr: &Translator, history: &ShiftHistory) {
+    ui.label(egui::RichText::new(tr.t("chart.shift_history_title")).strong());
+    if history.layers.is_empty() {
+        ui.label(tr.t("chart.shift_history_empty"));
+        return;
+    }
+    Plot::new("shift_history_chart")
+        .height(160.0)
+        .legend(Legend::default())
+        .x_axis_label(tr.t("chart.step_axis"))
+        .y_axis_label(tr.t("chart.shift_axis"))
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for (layer, points) in &history.layers {
+                let name = tr.tf("chart.shift_layer", &[("layer", layer)]);
+                plot.line(Line::new(name, PlotPoints::from(points.clone())).width(2.0));
             }
         });
 }
