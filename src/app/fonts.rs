@@ -41,6 +41,16 @@ const CANDIDATES: &[(&str, u32)] = &[
     ("C:\\Windows\\Fonts\\simsun.ttc", 0),
 ];
 
+/// Monochrome fonts with wide emoji coverage, tried in order after the CJK font, so that
+/// emoji answers and data show as glyphs instead of boxes. egui draws outline glyphs only,
+/// so colour emoji fonts cannot serve here.
+const EMOJI_CANDIDATES: &[&str] = &[
+    // Debian and Ubuntu: fonts-symbola.
+    "/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf",
+    "/usr/share/fonts/truetype/noto/NotoEmoji-Regular.ttf",
+    "/usr/share/fonts/google-noto-emoji/NotoEmoji-Regular.ttf",
+];
+
 /// Finds a CJK font: the file named by `REFT_STUDIO_CJK_FONT`, else the first known file
 /// that exists.
 pub fn find_cjk_font() -> Option<CjkFont> {
@@ -91,6 +101,18 @@ pub fn install_fonts(ctx: &egui::Context) -> Option<CjkFont> {
             None
         }
     };
+    if let Some(path) = EMOJI_CANDIDATES.iter().map(Path::new).find(|path| path.is_file()) {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                fonts.font_data.insert("emoji".to_owned(), Arc::new(FontData::from_owned(bytes)));
+                for family in [FontFamily::Proportional, FontFamily::Monospace] {
+                    fonts.families.entry(family).or_default().push("emoji".to_owned());
+                }
+                tracing::info!(path = %path.display(), "emoji font loaded");
+            }
+            Err(error) => tracing::warn!(path = %path.display(), %error, "could not read the emoji font"),
+        }
+    }
     ctx.set_fonts(fonts);
     installed
 }
