@@ -530,3 +530,42 @@ fn settings_survive_restart_and_damage() {
     assert_eq!(loaded.examples.len(), 2);
     assert_eq!(harness.state().settings().language, Some(Language::English));
 }
+
+#[test]
+fn runs_list_resumes_from_checkpoint() {
+    let scratch = tempfile::tempdir().unwrap();
+    let run = scratch.path().join("runs").join("stopped-run");
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    let config = "[model]\nsource = \"/nowhere/model.gguf\"\n[data]\ntrain = \"/nowhere/train.jsonl\"\n[training]\nmax_steps = 8\n";
+    std::fs::write(run.join("config.toml"), config).unwrap();
+    let metrics = [
+        r#"{"event":"phase","phase":"training"}"#,
+        r#"{"event":"step","step":1,"total_steps":8,"epoch":0.1,"loss":3.5,"learning_rate":0.004,"grad_norm":1.0,"tokens_per_second":100.0,"elapsed_seconds":1.0,"eta_seconds":7.0}"#,
+        r#"{"event":"step","step":2,"total_steps":8,"epoch":0.2,"loss":3.1,"learning_rate":0.004,"grad_norm":1.0,"tokens_per_second":100.0,"elapsed_seconds":2.0,"eta_seconds":6.0}"#,
+    ];
+    std::fs::write(run.join("metrics.jsonl"), metrics.join("\n")).unwrap();
+    for step in [2, 4] {
+        std::fs::write(run.join("checkpoints").join(format!("step-{step:06}.safetensors")), b"stand-in").unwrap();
+    }
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+
+    harness.get_by_label("Previous runs…").click();
+    harness.run();
+    harness.get_by_label("stopped-run");
+    harness.get_by_label_contains("No adapter yet");
+    assert!(harness.query_by_label("Export…").is_none(), "a run without an adapter offers no Export");
+
+    harness.get_by_label("Loss chart and settings").click();
+    harness.run();
+    harness.get_by_label("Settings (config.toml)");
+    harness.get_by_label_contains("max_steps = 8");
+
+    harness.get_by_label("Resume from step 4").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().screen(), Screen::Training);
+    let resumed = harness.state().training().unwrap().config();
+    assert_eq!(resumed.resume_from.as_deref(), Some(run.join("checkpoints").join("step-000004.safetensors").as_path()));
+    assert_eq!(resumed.output.dir.as_deref(), Some(run.to_string_lossy().as_ref()));
+    assert_eq!(resumed.training.max_steps, 8);
+}

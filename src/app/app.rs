@@ -314,8 +314,15 @@ impl StudioApp {
                 }
             }
             Screen::Runs => {
-                if let Some(RunsAction::Back) = self.runs.show(ui, &self.tr, self.file_dialog.as_ref()) {
-                    self.screen = Screen::Start;
+                match self.runs.show(ui, &self.tr, self.file_dialog.as_ref()) {
+                    Some(RunsAction::Back) => self.screen = Screen::Start,
+                    Some(RunsAction::Try { adapter, model }) => {
+                        self.try_it.open(adapter, model, None);
+                        self.try_return = Screen::Runs;
+                        self.screen = Screen::Try;
+                    }
+                    Some(RunsAction::Resume(config)) => self.start_training(*config),
+                    None => {}
                 }
             }
             Screen::Try => {

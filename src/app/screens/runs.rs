@@ -1,12 +1,15 @@
-//! The runs list: finished runs in the runs folder (each a folder with an
-//! adapter.safetensors written by the trainer), newest first, with export.
+//! The runs list: runs in the runs folder (each a folder the trainer wrote, with an
+//! adapter.safetensors or checkpoints), newest first, with their loss chart and config,
+//! and Export, Try it and Resume.
 
 use std::path::{Path, PathBuf};
 
 use crate::app::export::{export_with_dialog, show_export_status, ExportedFiles};
 use crate::app::file_dialog::FileDialog;
 use crate::app::i18n::Translator;
+use crate::app::widgets::loss_chart::{self, LossSeries};
 use crate::reft::adapter::{read_adapter, AdapterMetadata};
+use crate::train::config::TrainConfig;
 
 /// The file name the trainer gives the adapter inside a run's output folder.
 const ADAPTER_FILE: &str = "adapter.safetensors";
@@ -19,47 +22,106 @@ pub fn default_runs_dir() -> PathBuf {
         .join("runs")
 }
 
-/// One run folder and its adapter's metadata, or why the adapter could not be read.
+/// One run folder: its adapter's metadata (or why it could not be read), its losses, its
+/// config and its newest checkpoint.
 pub struct RunEntry {
     pub folder: PathBuf,
     pub adapter: PathBuf,
-    pub metadata: Result<AdapterMetadata, String>,
+    /// None when the run has no adapter yet (it stopped before the end, between checkpoints).
+    pub metadata: Option<Result<AdapterMetadata, String>>,
+    pub loss: LossSeries,
+    /// The resolved config the trainer wrote, as text.
+    pub config_text: Option<String>,
+    /// The newest checkpoint and its step.
+    pub checkpoint: Option<(PathBuf, usize)>,
+    /// Modification time of the folder's newest file, for the order of the list.
+    modified: std::time::SystemTime,
 }
 
-/// Lists the subfolders of `root` that contain an adapter, newest first (by the adapter's
-/// creation time; unreadable adapters last).
+impl RunEntry {
+    fn read(folder: PathBuf) -> Option<RunEntry> {
+        let adapter = folder.join(ADAPTER_FILE);
+        let checkpoint = newest_checkpoint(&folder.join("checkpoints"));
+        if !adapter.is_file() && checkpoint.is_none() {
+            return None;
+        }
+        let metadata = adapter.is_file().then(|| {
+            read_adapter(&adapter).map(|(metadata, _)| metadata).map_err(|error| {
+                tracing::warn!(adapter = %adapter.display(), %error, "could not read a run's adapter");
+                error.to_string()
+            })
+        });
+        let metrics = std::fs::read_to_string(folder.join("metrics.jsonl")).unwrap_or_default();
+        let modified = [adapter.clone(), folder.join("metrics.jsonl")]
+            .iter()
+            .filter_map(|path| path.metadata().and_then(|m| m.modified()).ok())
+            .max()
+            .unwrap_or(std::time::UNIX_EPOCH);
+        Some(RunEntry {
+            loss: LossSeries::from_metrics(&metrics),
+            config_text: std::fs::read_to_string(folder.join("config.toml")).ok(),
+            folder,
+            adapter,
+            metadata,
+            checkpoint,
+            modified,
+        })
+    }
+
+    /// Returns the run's config, set to continue from its newest checkpoint into the same
+    /// folder.
+    pub fn resume_config(&self) -> Result<TrainConfig, String> {
+        let (checkpoint, _) = self.checkpoint.clone().ok_or("the run has no checkpoint")?;
+        let mut config = TrainConfig::load(&self.folder.join("config.toml")).map_err(|e| e.to_string())?;
+        config.output.dir = Some(self.folder.to_string_lossy().into_owned());
+        config.resume_from = Some(checkpoint);
+        Ok(config)
+    }
+}
+
+/// Finds checkpoints/step-N.safetensors with the largest N.
+fn newest_checkpoint(folder: &Path) -> Option<(PathBuf, usize)> {
+    std::fs::read_dir(folder)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?;
+            let step = name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse::<usize>().ok()?;
+            Some((path, step))
+        })
+        .max_by_key(|(_, step)| *step)
+}
+
+/// Lists the subfolders of `root` that contain an adapter or a checkpoint, newest first.
 pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
     let mut runs: Vec<RunEntry> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|folder| folder.join(ADAPTER_FILE).is_file())
-        .map(|folder| {
-            let adapter = folder.join(ADAPTER_FILE);
-            let metadata = read_adapter(&adapter)
-                .map(|(metadata, _)| metadata)
-                .map_err(|error| error.to_string());
-            if let Err(error) = &metadata {
-                tracing::warn!(adapter = %adapter.display(), %error, "could not read a run's adapter");
-            }
-            RunEntry { folder, adapter, metadata }
-        })
+        .filter(|path| path.is_dir())
+        .filter_map(RunEntry::read)
         .collect();
-    runs.sort_by_key(|run| std::cmp::Reverse(run.metadata.as_ref().map(|m| m.created_unix_seconds).unwrap_or(0)));
+    runs.sort_by_key(|run| std::cmp::Reverse(run.modified));
     runs
 }
 
 /// A request from the runs list to the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RunsAction {
     Back,
+    /// The try-it screen with this adapter on this model.
+    Try { adapter: PathBuf, model: String },
+    /// Training continued from a checkpoint.
+    Resume(Box<TrainConfig>),
 }
 
 pub struct RunsScreen {
     root: PathBuf,
     runs: Option<Vec<RunEntry>>,
     export_status: Option<Result<ExportedFiles, String>>,
+    /// Why the last Resume could not start.
+    resume_error: Option<String>,
 }
 
 impl RunsScreen {
@@ -68,6 +130,7 @@ impl RunsScreen {
             root,
             runs: None,
             export_status: None,
+            resume_error: None,
         }
     }
 
@@ -106,7 +169,7 @@ impl RunsScreen {
                     .unwrap_or_default();
                 ui.strong(&folder_name);
                 match &run.metadata {
-                    Ok(metadata) => {
+                    Some(Ok(metadata)) => {
                         ui.label(tr.tf("runs.base_model", &[("model", &metadata.base_model.source)]));
                         let loss = metadata
                             .metrics
@@ -114,21 +177,65 @@ impl RunsScreen {
                             .map(|loss| format!("{loss:.4}"))
                             .unwrap_or_else(|| "—".into());
                         ui.label(tr.tf("runs.train_loss", &[("loss", &loss)]));
+                        if let Some(accuracy) = metadata.metrics.get("eval_accuracy") {
+                            ui.label(tr.tf("runs.eval_accuracy", &[("accuracy", &format!("{:.1}", accuracy * 100.0))]));
+                        }
                     }
-                    Err(error) => {
+                    Some(Err(error)) => {
                         ui.colored_label(ui.visuals().error_fg_color, tr.tf("runs.unreadable", &[("error", error)]));
                     }
+                    None => {
+                        ui.label(tr.t("runs.no_adapter"));
+                    }
+                }
+                if run.metadata.is_some() {
+                    ui.horizontal(|ui| {
+                        ui.add(egui::Label::new(egui::RichText::new(run.adapter.display().to_string()).monospace()).selectable(true));
+                        if ui.button(tr.t("training.copy_path")).clicked() {
+                            ui.ctx().copy_text(run.adapter.display().to_string());
+                        }
+                    });
                 }
                 ui.horizontal(|ui| {
-                    ui.add(egui::Label::new(egui::RichText::new(run.adapter.display().to_string()).monospace()).selectable(true));
-                    if ui.button(tr.t("training.copy_path")).clicked() {
-                        ui.ctx().copy_text(run.adapter.display().to_string());
+                    if let Some(Ok(metadata)) = &run.metadata {
+                        if ui.button(tr.t("training.export")).clicked() {
+                            export_request = Some((run.adapter.clone(), folder_name.clone()));
+                        }
+                        if ui.button(tr.t("training.try")).clicked() {
+                            action = Some(RunsAction::Try {
+                                adapter: run.adapter.clone(),
+                                model: metadata.base_model.source.clone(),
+                            });
+                        }
                     }
-                    if run.metadata.is_ok() && ui.button(tr.t("training.export")).clicked() {
-                        export_request = Some((run.adapter.clone(), folder_name.clone()));
+                    if let Some((_, step)) = &run.checkpoint {
+                        let resume = ui
+                            .button(tr.tf("runs.resume", &[("step", step)]))
+                            .on_hover_text(tr.t("runs.resume_help"));
+                        if resume.clicked() {
+                            match run.resume_config() {
+                                Ok(config) => action = Some(RunsAction::Resume(Box::new(config))),
+                                Err(error) => {
+                                    tracing::warn!(folder = %run.folder.display(), %error, "cannot resume the run");
+                                    self.resume_error = Some(error);
+                                }
+                            }
+                        }
                     }
                 });
+                egui::CollapsingHeader::new(tr.t("runs.details"))
+                    .id_salt(("run_details", &run.folder))
+                    .show(ui, |ui| {
+                        loss_chart::show_with_id(ui, tr, &run.loss, ("run_loss", &run.folder));
+                        if let Some(config) = &run.config_text {
+                            ui.label(egui::RichText::new(tr.t("runs.config")).strong());
+                            ui.add(egui::Label::new(egui::RichText::new(config).monospace()).selectable(true));
+                        }
+                    });
             });
+        }
+        if let Some(error) = &self.resume_error {
+            ui.colored_label(ui.visuals().error_fg_color, tr.tf("runs.resume_failed", &[("error", error)]));
         }
 
         if let Some((adapter, name)) = export_request {

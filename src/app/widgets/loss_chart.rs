@@ -11,7 +11,30 @@ pub struct LossSeries {
     pub eval: Vec<[f64; 2]>,
 }
 
+impl LossSeries {
+    /// Reads the step and eval events of a run's metrics.jsonl; other lines are skipped.
+    pub fn from_metrics(text: &str) -> Self {
+        let mut series = LossSeries::default();
+        for value in text.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
+            let (Some(step), Some(loss)) = (value["step"].as_f64(), value["loss"].as_f64()) else {
+                continue;
+            };
+            match value["event"].as_str() {
+                Some("step") => series.train.push([step, loss]),
+                Some("eval") => series.eval.push([step, loss]),
+                _ => {}
+            }
+        }
+        series
+    }
+}
+
 pub fn show(ui: &mut egui::Ui, tr: &Translator, series: &LossSeries) {
+    show_with_id(ui, tr, series, "loss_chart");
+}
+
+/// Draws the chart under `id`, for screens that show several.
+pub fn show_with_id(ui: &mut egui::Ui, tr: &Translator, series: &LossSeries, id: impl std::hash::Hash) {
     ui.label(egui::RichText::new(tr.t("chart.loss_title")).strong());
     if series.train.is_empty() && series.eval.is_empty() {
         ui.label(tr.t("chart.loss_empty"));
@@ -20,7 +43,7 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, series: &LossSeries) {
 
     let train_name = tr.t("chart.train_loss");
     let eval_name = tr.t("chart.eval_loss");
-    Plot::new("loss_chart")
+    Plot::new(id)
         .height(220.0)
         .legend(Legend::default())
         .x_axis_label(tr.t("chart.step_axis"))
