@@ -34,7 +34,8 @@ pub struct RunEntry {
     pub config_text: Option<String>,
     /// The newest checkpoint and its step.
     pub checkpoint: Option<(PathBuf, usize)>,
-    /// Modification time of the folder's newest file, for the order of the list.
+    /// Modification time of the adapter or metrics.jsonl, whichever is newer, for the order
+    /// of the list.
     modified: std::time::SystemTime,
 }
 
@@ -120,7 +121,7 @@ pub struct RunsScreen {
     root: PathBuf,
     runs: Option<Vec<RunEntry>>,
     export_status: Option<Result<ExportedFiles, String>>,
-    /// Why the last Resume could not start.
+    /// The error of the last Resume that could not start.
     resume_error: Option<String>,
 }
 
