@@ -90,3 +90,34 @@ fn missing_required_fields_are_named() {
     let message = TrainConfig::from_toml("[data]\ntrain = \"t.jsonl\"\n").unwrap_err();
     assert!(message.contains("model"), "{message}");
 }
+
+#[test]
+fn classification_gets_its_own_defaults() {
+    let text = "[model]\nsource = \"m.gguf\"\n[data]\ntrain = \"reviews.csv\"\ntask = \"classification\"\n";
+    let config = TrainConfig::from_toml(text).unwrap();
+    assert_eq!(config.interventions.len(), 1);
+    let intervention = &config.interventions[0];
+    assert_eq!(intervention.layers, LayerSelection::Depth(60));
+    assert_eq!(intervention.resolved_layers(30), vec![18], "60% of SmolLM2's 30 blocks");
+    assert_eq!(intervention.resolved_layers(24), vec![14]);
+    assert_eq!(intervention.positions, Positions::FirstLast { first: 1, last: 1 });
+    assert_eq!(intervention.rank, 4);
+
+    // A table given in the file wins over the task's default.
+    let with_table = format!("{text}[intervention]\nlayers = [3]\n");
+    assert_eq!(TrainConfig::from_toml(&with_table).unwrap().interventions[0].layers, LayerSelection::List(vec![3]));
+}
+
+#[test]
+fn depth_layers_parse_and_round_trip() {
+    let config = TrainConfig::from_toml("[model]\nsource = \"m.gguf\"\n[data]\ntrain = \"t.jsonl\"\n[intervention]\nlayers = \"75%\"\n").unwrap();
+    assert_eq!(config.interventions[0].layers, LayerSelection::Depth(75));
+    assert_eq!(config.interventions[0].resolved_layers(30), vec![23]);
+    assert_eq!(config.interventions[0].resolved_layers(1), vec![0]);
+    assert_eq!(TrainConfig::from_toml(&config.to_toml()).unwrap(), config);
+
+    for bad in ["0%", "150%", "half"] {
+        let error = rejection(&format!("[intervention]\nlayers = \"{bad}\"\n"));
+        assert!(error.contains("\"60%\""), "{bad}: the message shows a valid depth: {error}");
+    }
+}

@@ -33,7 +33,9 @@ pub enum ConfigError {
 
 /// Everything a training run needs. Every field has a default except `model.source` and
 /// `data.train`; the defaults follow pyreft's quick start (LoReFT, rank 4, the middle
-/// layer, positions "f1+l1", learning rate 4e-3).
+/// layer, positions "f1+l1", learning rate 4e-3). Without an `[intervention]` table and
+/// with `data.task = "classification"`, the intervention defaults to
+/// [`InterventionConfig::default_for`] classification instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -47,7 +49,7 @@ pub struct TrainConfig {
     /// Written `[intervention]` for one module or `[[intervention]]` for several.
     #[serde(
         rename = "intervention",
-        default = "default_interventions",
+        default,
         deserialize_with = "one_or_many"
     )]
     pub interventions: Vec<InterventionConfig>,
@@ -169,10 +171,6 @@ fn default_max_length() -> usize {
     512
 }
 
-fn default_interventions() -> Vec<InterventionConfig> {
-    vec![InterventionConfig::default()]
-}
-
 impl Default for TrainingSection {
     fn default() -> Self {
         Self {
@@ -234,9 +232,18 @@ impl TrainConfig {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.fill_default_interventions();
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    /// Adds the default intervention for the task when the config names none.
+    pub fn fill_default_interventions(&mut self) {
+        if self.interventions.is_empty() {
+            let task = self.data.task.unwrap_or(Task::Instruction);
+            self.interventions.push(InterventionConfig::default_for(task));
+        }
     }
 
     pub fn to_toml(&self) -> String {

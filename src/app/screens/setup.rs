@@ -103,8 +103,9 @@ impl SetupForm {
 
     /// Creates an empty form with the engine's defaults.
     pub fn empty(hub_options: HubOptions, runs_dir: PathBuf) -> Self {
-        let config: TrainConfig = toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
+        let mut config: TrainConfig = toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
             .expect("the minimal config parses");
+        config.fill_default_interventions();
         Self::from_config(config, hub_options, runs_dir)
     }
 
@@ -298,6 +299,7 @@ impl SetupForm {
                 LayerSelection::All => LayerMode::All,
                 LayerSelection::List(layers) if layers.len() == 1 => LayerMode::One,
                 LayerSelection::List(_) => LayerMode::Several,
+                LayerSelection::Depth(_) => LayerMode::One,
             };
             let before = mode;
             ui.selectable_value(&mut mode, LayerMode::Middle, tr.t("setup.layer_middle"));
@@ -313,12 +315,19 @@ impl SetupForm {
                 };
             }
             let max_layer = layer_count.map(|count| count.saturating_sub(1)).unwrap_or(UNKNOWN_LAYER_MAX);
+            // Once the model's depth is known, a depth such as "60%" shows as the block it means.
+            if let (LayerSelection::Depth(_), Some(count)) = (&intervention.layers, layer_count) {
+                intervention.layers = LayerSelection::List(intervention.resolved_layers(count));
+            }
             match &mut intervention.layers {
                 LayerSelection::List(layers) if layers.len() == 1 => {
                     ui.add(egui::Slider::new(&mut layers[0], 0..=max_layer));
                 }
                 LayerSelection::List(layers) => {
                     ui.label(format!("{layers:?}"));
+                }
+                LayerSelection::Depth(percent) => {
+                    ui.label(format!("{percent}%"));
                 }
                 LayerSelection::Middle | LayerSelection::All => {}
             }
