@@ -107,6 +107,13 @@ struct TourApp {
 }
 
 impl eframe::App for TourApp {
+    /// Keeps the pointer out of the window: under Xvfb it rests in the middle of the screen,
+    /// where it would open a chart's hover label in every screenshot.
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        raw_input.events.retain(|event| !matches!(event, egui::Event::PointerMoved(_)));
+        raw_input.events.push(egui::Event::PointerGone);
+    }
+
     fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.tour.save_screenshots(ctx);
         self.tour.app.ui(ctx);
