@@ -116,8 +116,10 @@ fn depth_layers_parse_and_round_trip() {
     assert_eq!(config.interventions[0].resolved_layers(1), vec![0]);
     assert_eq!(TrainConfig::from_toml(&config.to_toml()).unwrap(), config);
 
-    for bad in ["0%", "150%", "half"] {
-        let error = rejection(&format!("[intervention]\nlayers = \"{bad}\"\n"));
+    for bad in ["\"0%\"", "\"150%\"", "\"half\"", "[-1]", "2.5", "[1, -3]"] {
+        let error = rejection(&format!("[intervention]\nlayers = {bad}\n"));
+        assert!(error.contains("is not valid"), "{bad}: {error}");
         assert!(error.contains("\"60%\""), "{bad}: the message shows a valid depth: {error}");
+        assert!(!error.contains("untagged"), "{bad}: no serde jargon: {error}");
     }
 }

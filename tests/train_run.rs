@@ -227,6 +227,23 @@ fn stop_keeps_usable_adapter() {
 }
 
 #[test]
+fn discard_leaves_no_files() {
+    let Some(model) = smollm2() else { return };
+    let model_path = test_model_path().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("discarded-run");
+    let config = emoji_config(&model_path, &output, "max_steps = 50\nshift_every = 0\ncheckpoint_every = 1");
+
+    let (events_tx, _events_rx) = unbounded();
+    let (commands_tx, commands_rx) = unbounded();
+    commands_tx.send(reft_studio::train::events::TrainCommand::Discard).unwrap();
+    let outcome = trainer::run_with_model(&config, model, &events_tx, &commands_rx).unwrap();
+
+    assert_eq!(outcome.summary.adapter_path, None);
+    assert!(!output.exists(), "the discarded run's folder is gone: {:?}", std::fs::read_dir(&output).map(|d| d.count()));
+}
+
+#[test]
 fn layer_out_of_range_fails_before_training() {
     let Some(model) = smollm2() else { return };
     let model_path = test_model_path().unwrap();

@@ -57,6 +57,62 @@ pub fn export_with_dialog(
     Some(result)
 }
 
+/// The state of an Export button: the last outcome, and a typed destination offered when
+/// the file dialog returned nothing (on Linux without a desktop portal no dialog opens).
+#[derive(Debug, Default)]
+pub struct ExportState {
+    pub status: Option<Result<ExportedFiles, String>>,
+    /// The adapter to export and the destination typed so far.
+    typed: Option<(PathBuf, String)>,
+}
+
+impl ExportState {
+    /// Runs the dialog for `adapter`; when it returns nothing, offers a field for the path.
+    pub fn start(&mut self, adapter: &Path, name: &str, tr: &Translator, dialog: &dyn FileDialog) {
+        match export_with_dialog(adapter, name, tr, dialog) {
+            Some(result) => {
+                self.status = Some(result);
+                self.typed = None;
+            }
+            None => {
+                let folder = dirs::document_dir().or_else(dirs::home_dir).unwrap_or_default();
+                let unix_seconds = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|elapsed| elapsed.as_secs())
+                    .unwrap_or(0);
+                let suggested = folder.join(suggested_file_name(name, unix_seconds));
+                self.typed = Some((adapter.to_path_buf(), suggested.display().to_string()));
+            }
+        }
+    }
+
+    /// Draws the typed-path fallback, when offered, and the last outcome.
+    pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator) {
+        let mut save = None;
+        if let Some((adapter, typed)) = &mut self.typed {
+            ui.label(tr.t("export.no_file_chosen"));
+            ui.horizontal(|ui| {
+                let label = ui.label(tr.t("export.save_to"));
+                ui.add(egui::TextEdit::singleline(typed).desired_width(420.0)).labelled_by(label.id);
+                if ui.button(tr.t("export.save")).clicked() {
+                    save = Some((adapter.clone(), PathBuf::from(typed.trim())));
+                }
+            });
+        }
+        if let Some((adapter, destination)) = save {
+            let result = export_adapter(&adapter, &destination, tr);
+            if let Err(error) = &result {
+                tracing::warn!(adapter = %adapter.display(), destination = %destination.display(), %error, "export failed");
+            }
+            if result.is_ok() {
+                self.typed = None;
+            }
+            self.status = Some(result);
+        }
+        show_export_status(ui, tr, self.status.as_ref());
+    }
+}
+
 /// Shows the outcome of the last export: where the files went, or the error.
 pub fn show_export_status(ui: &mut egui::Ui, tr: &Translator, status: Option<&Result<ExportedFiles, String>>) {
     match status {
@@ -176,7 +232,7 @@ pub fn model_card_text(metadata: &AdapterMetadata, file_name: &str, tr: &Transla
 
 /// Converts Unix seconds to a UTC (year, month, day) in the proleptic Gregorian calendar,
 /// counting years from March 1 so that a leap day is the last day of its year.
-fn civil_date(unix_seconds: u64) -> (i64, u32, u32) {
+pub(crate) fn civil_date(unix_seconds: u64) -> (i64, u32, u32) {
     let days = (unix_seconds / 86_400) as i64 + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days.rem_euclid(146_097);

@@ -116,3 +116,9 @@ pub fn install_fonts(ctx: &egui::Context) -> Option<CjkFont> {
     ctx.set_fonts(fonts);
     installed
 }
+
+/// Returns `text` without emoji variation selectors (U+FE0F, U+FE0E), which egui's
+/// monochrome fonts have no glyph for and would draw as boxes after the emoji.
+pub fn displayable(text: &str) -> String {
+    text.chars().filter(|c| !matches!(c, '\u{fe0f}' | '\u{fe0e}')).collect()
+}

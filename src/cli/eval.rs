@@ -69,6 +69,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Some(a) => (a.metadata.task, a.metadata.labels.clone()),
         None => (loaded.task(), data::distinct_labels(&loaded.examples)),
     };
+    // Rows whose label the adapter does not know would all count as wrong, so they are an
+    // error rather than an accuracy of 0.
+    if task == Task::Classification {
+        if loaded.task() != Task::Classification {
+            anyhow::bail!(
+                "{} has no text/label rows, but the adapter is a classifier for [{}]: give a file with text and label columns",
+                args.dataset.display(),
+                labels.join(", ")
+            );
+        }
+        data::check_labels(&loaded.examples, &labels)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.dataset.display()))?;
+    }
     let settings = PromptSettings {
         system_prompt: adapter.as_ref().and_then(|a| a.metadata.system_prompt.clone()),
         max_length: 512,

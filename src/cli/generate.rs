@@ -142,7 +142,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     )?;
     tracing::info!(tokens = generation.token_ids.len(), reason = ?generation.stop_reason, "generation finished");
 
-    let text = tokenizer.decode(&generation.token_ids, true)?;
+    // A character cut off by --max-new-tokens decodes to U+FFFD; it is dropped.
+    let text = tokenizer.decode(&generation.token_ids, true)?.trim_end_matches('\u{fffd}').to_string();
     if args.json {
         let report = GenerateReport {
             prompt_token_ids: prompt_ids,

@@ -89,7 +89,7 @@ pub enum DataError {
     #[error("eval ratio {ratio} is out of range: it must be at least 0 and less than 1, for example 0.1")]
     InvalidRatio { ratio: f64 },
 
-    #[error("line {line}: label {label:?} is not one of the labels [{}]. Add it to the labels or fix the row", labels.join(", "))]
+    #[error("line {line}: label \"{label}\" is not one of the labels [{}]. Add it to the labels or fix the row", labels.join(", "))]
     UnknownLabel {
         line: usize,
         label: String,

@@ -132,27 +132,30 @@ impl Serialize for LayerSelection {
 
 impl<'de> Deserialize<'de> for LayerSelection {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            One(usize),
-            Many(Vec<usize>),
-            Keyword(String),
-        }
-        match Written::deserialize(deserializer)? {
-            Written::One(layer) => Ok(Self::List(vec![layer])),
-            Written::Many(layers) if layers.is_empty() => Err(serde::de::Error::custom(
+        // Reading a generic value first gives one clear message for every wrong shape
+        // (a negative index, a float, a table) instead of serde's "no variant matched".
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let invalid = || {
+            serde::de::Error::custom(format!(
+                "layers {value} is not valid: give block indices (0 or more) such as [15], \"middle\", \"all\" or a depth such as \"60%\""
+            ))
+        };
+        let index = |v: &serde_json::Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
+        match &value {
+            serde_json::Value::Number(_) => index(&value).map(|layer| Self::List(vec![layer])).ok_or_else(invalid),
+            serde_json::Value::Array(items) if items.is_empty() => Err(serde::de::Error::custom(
                 "layers is an empty list: give block indices such as [15], or \"all\"",
             )),
-            Written::Many(layers) => Ok(Self::List(layers)),
-            Written::Keyword(k) if k == "middle" => Ok(Self::Middle),
-            Written::Keyword(k) if k == "all" => Ok(Self::All),
-            Written::Keyword(k) => match k.strip_suffix('%').map(|p| p.trim().parse::<u8>()) {
+            serde_json::Value::Array(items) => {
+                items.iter().map(index).collect::<Option<Vec<_>>>().map(Self::List).ok_or_else(invalid)
+            }
+            serde_json::Value::String(k) if k == "middle" => Ok(Self::Middle),
+            serde_json::Value::String(k) if k == "all" => Ok(Self::All),
+            serde_json::Value::String(k) => match k.strip_suffix('%').map(|p| p.trim().parse::<u8>()) {
                 Some(Ok(percent)) if (1..=100).contains(&percent) => Ok(Self::Depth(percent)),
-                _ => Err(serde::de::Error::custom(format!(
-                    "layers {k:?} is not valid: give block indices such as [15], \"middle\", \"all\" or a depth such as \"60%\""
-                ))),
+                _ => Err(invalid()),
             },
+            _ => Err(invalid()),
         }
     }
 }

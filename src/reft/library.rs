@@ -46,7 +46,7 @@ impl AdapterLibrary {
             (None, 0) => Ok(None),
             (None, 1) => Ok(self.adapters.first()),
             (None, _) => Err(format!(
-                "several adapters are loaded ({}): choose one by name",
+                "several adapters are loaded ({}): choose one by name with --use NAME",
                 self.names().join(", ")
             )),
             (Some(name), _) => self.get(name).map(Some).ok_or_else(|| {

@@ -42,8 +42,10 @@ pub fn load_run_data(config: &TrainConfig, model: &LoadedModel) -> Result<RunDat
         }
     };
 
+    // Labels come from every row, so that a label seen only in the held-out part counts too.
     let labels = if config.data.labels.is_empty() && task == Task::Classification {
-        data::distinct_labels(&train)
+        let all: Vec<_> = train.iter().chain(&eval).cloned().collect();
+        data::distinct_labels(&all)
     } else {
         config.data.labels.clone()
     };

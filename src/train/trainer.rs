@@ -268,6 +268,10 @@ fn train_loaded(
 
     if matches!(interrupt, Some(Interrupt::Discard)) {
         emitter.log("run discarded; no adapter saved".into());
+        // A resumed run's folder contains the earlier run's files, so only a fresh run's go.
+        if config.resume_from.is_none() {
+            remove_run_files(&output_dir);
+        }
         let summary = state.summary(None, output_dir, true, started);
         drop(state);
         return Ok(TrainOutcome { summary, set });
@@ -294,6 +298,29 @@ fn train_loaded(
     summary.final_eval = final_eval;
     drop(state);
     Ok(TrainOutcome { summary, set })
+}
+
+/// Removes what a discarded run wrote into `dir` (its config, metrics and checkpoints) and
+/// the folder itself when nothing else is left in it. Other files are never touched.
+fn remove_run_files(dir: &Path) {
+    let checkpoints = dir.join("checkpoints");
+    if let Ok(entries) = std::fs::read_dir(&checkpoints) {
+        for path in entries.filter_map(|entry| entry.ok().map(|entry| entry.path())) {
+            let written_here = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("step-") && name.ends_with(".safetensors"));
+            if written_here {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        let _ = std::fs::remove_dir(&checkpoints);
+    }
+    for name in ["config.toml", "metrics.jsonl"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    // remove_dir fails on a folder that still has files, which keeps anything else safe.
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn load_model(config: &TrainConfig, emitter: &mut Emitter) -> Result<LoadedModel, String> {

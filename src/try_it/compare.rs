@@ -111,7 +111,12 @@ pub fn compare(model: &LoadedModel, adapter: &LoadedAdapter, request: &CompareRe
         let result = generate(&model.decoder, &prompt_ids, tokenizer.eos_ids(), &generation, hook, &mut |_| true)
             .map_err(|e| e.to_string())?;
         Ok(Answer {
-            text: tokenizer.decode(&result.token_ids, true).map_err(|e| e.to_string())?,
+            // A character cut off by max_new_tokens decodes to U+FFFD; it is dropped.
+            text: tokenizer
+                .decode(&result.token_ids, true)
+                .map_err(|e| e.to_string())?
+                .trim_end_matches('\u{fffd}')
+                .to_string(),
             token_count: result.token_ids.len(),
             truncated: result.stop_reason == StopReason::MaxTokens,
         })

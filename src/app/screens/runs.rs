@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::app::export::{export_with_dialog, show_export_status, ExportedFiles};
+use crate::app::export::ExportState;
 use crate::app::file_dialog::FileDialog;
 use crate::app::i18n::Translator;
 use crate::app::widgets::loss_chart::{self, LossSeries};
@@ -120,7 +120,7 @@ pub enum RunsAction {
 pub struct RunsScreen {
     root: PathBuf,
     runs: Option<Vec<RunEntry>>,
-    export_status: Option<Result<ExportedFiles, String>>,
+    export: ExportState,
     /// The error of the last Resume that could not start.
     resume_error: Option<String>,
 }
@@ -130,7 +130,7 @@ impl RunsScreen {
         Self {
             root,
             runs: None,
-            export_status: None,
+            export: ExportState::default(),
             resume_error: None,
         }
     }
@@ -240,11 +240,9 @@ impl RunsScreen {
         }
 
         if let Some((adapter, name)) = export_request {
-            if let Some(result) = export_with_dialog(&adapter, &name, tr, dialog) {
-                self.export_status = Some(result);
-            }
+            self.export.start(&adapter, &name, tr, dialog);
         }
-        show_export_status(ui, tr, self.export_status.as_ref());
+        self.export.show(ui, tr);
         action
     }
 }

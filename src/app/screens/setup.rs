@@ -154,7 +154,9 @@ impl SetupForm {
 
         let problems = self.problems(tr);
         ui.horizontal(|ui| {
-            let train = ui.add_enabled(problems.is_empty(), egui::Button::new(tr.t("setup.train")));
+            let train = ui
+                .add_enabled(problems.is_empty(), egui::Button::new(tr.t("setup.train")))
+                .on_disabled_hover_text(problems.join("\n"));
             if train.clicked() {
                 if let Some(config) = self.build_config() {
                     action = Some(SetupAction::Train(Box::new(config)));
@@ -164,10 +166,10 @@ impl SetupForm {
                 ui.label(tr.t("setup.ready"));
             }
         });
-        self.preflight_line(ui, tr);
         for problem in &problems {
             ui.colored_label(ui.visuals().error_fg_color, problem);
         }
+        self.preflight_line(ui, tr);
         action
     }
 
@@ -417,6 +419,13 @@ impl SetupForm {
                 problems.push(tr.tf("setup.invalid_model", &[("error", &error)]));
             }
         }
+        let unreadable_file = matches!(
+            ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()),
+            Ok(ModelSpec::Path(_))
+        ) && self.model_shape.as_ref().is_some_and(|shape| shape.config.is_none());
+        if unreadable_file {
+            problems.push(tr.t("setup.model_unreadable"));
+        }
         if let Some(error) = &self.positions_error {
             problems.push(tr.tf("setup.invalid_positions", &[("error", error)]));
         }
@@ -556,6 +565,18 @@ impl SetupForm {
     }
 
     fn download_row(&mut self, ui: &mut egui::Ui, tr: &Translator) {
+        // A finished download's message belongs to the model it fetched; once the field
+        // names another model, it goes.
+        let current_repo = ModelSpec::parse(self.config.model.source.trim(), self.config.base_dir.as_deref())
+            .ok()
+            .and_then(|spec| spec.hub_repo().map(str::to_string));
+        if self
+            .download
+            .as_ref()
+            .is_some_and(|d| d.result.is_some() && current_repo.as_deref() != Some(d.handle.repo.as_str()))
+        {
+            self.download = None;
+        }
         if self.is_downloading() {
             ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
         }
@@ -695,13 +716,16 @@ fn read_model_config(source: &str, base_dir: Option<&Path>, local_models: &[Loca
     Some(config)
 }
 
-/// Returns a new folder per run: <runs_dir>/<run name>-<unix seconds>.
+/// Returns a new folder per run: <runs_dir>/<run name>-<YYYY-MM-DD-HHMMSS> (UTC).
 fn new_run_dir(runs_dir: &Path, config: &TrainConfig) -> PathBuf {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0);
-    runs_dir.join(format!("{}-{seconds}", config.run_name()))
+    let (year, month, day) = crate::app::export::civil_date(seconds);
+    let time = seconds % 86_400;
+    let stamp = format!("{year:04}-{month:02}-{day:02}-{:02}{:02}{:02}", time / 3600, (time / 60) % 60, time % 60);
+    runs_dir.join(format!("{}-{stamp}", config.run_name()))
 }
 
 fn kind_help(tr: &Translator, kind: InterventionKind) -> String {
@@ -716,13 +740,13 @@ fn kind_help(tr: &Translator, kind: InterventionKind) -> String {
 }
 
 fn help(ui: &mut egui::Ui, text: String) {
-    ui.label(egui::RichText::new(text).small().weak());
+    ui.label(egui::RichText::new(text).weak());
 }
 
 /// Draws one grid row: the name (with help on hover), the control, and the help text.
 fn row(ui: &mut egui::Ui, name: String, help_text: String, control: impl FnOnce(&mut egui::Ui)) {
     ui.label(name).on_hover_text(&help_text);
     control(ui);
-    ui.label(egui::RichText::new(help_text).small().weak());
+    ui.label(egui::RichText::new(help_text).weak());
     ui.end_row();
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::TryRecvError;
 
-use crate::app::export::{export_with_dialog, show_export_status, ExportedFiles};
+use crate::app::export::ExportState;
 use crate::app::file_dialog::FileDialog;
 use crate::app::i18n::Translator;
 use crate::app::widgets::loss_chart::{self, LossSeries};
@@ -58,7 +58,7 @@ pub struct TrainingView {
     stop_request: Option<StopRequest>,
     outcome: Option<RunOutcome>,
     /// The result of the last export, shown under the Export button.
-    export_status: Option<Result<ExportedFiles, String>>,
+    export: ExportState,
 }
 
 impl TrainingView {
@@ -79,7 +79,7 @@ impl TrainingView {
             log: VecDeque::new(),
             stop_request: None,
             outcome: None,
-            export_status: None,
+            export: ExportState::default(),
         }
     }
 
@@ -282,6 +282,7 @@ impl TrainingView {
                 step.step as f32 / step.total_steps as f32,
                 tr.tf("training.step", &[("step", &step.step), ("total", &step.total_steps)]),
             ),
+            _ if self.outcome.is_some() => (0.0, String::new()),
             _ => (0.0, tr.t("training.no_step")),
         };
         ui.add(egui::ProgressBar::new(fraction).text(step_text));
@@ -310,6 +311,9 @@ impl TrainingView {
             (Some(RunOutcome::Failed(_)), _) => (tr.t("phase.failed"), egui::Color32::from_rgb(190, 50, 50)),
             (Some(RunOutcome::Finished(summary)), _) if summary.adapter_path.is_none() => {
                 (tr.t("phase.discarded"), gray)
+            }
+            (Some(RunOutcome::Finished(summary)), _) if summary.stopped_early => {
+                (tr.t("phase.stopped"), egui::Color32::from_rgb(180, 130, 30))
             }
             (Some(RunOutcome::Finished(_)), _) => (tr.t("phase.finished"), egui::Color32::from_rgb(40, 150, 70)),
             (None, None) => (tr.t("phase.starting"), gray),
@@ -374,12 +378,10 @@ impl TrainingView {
                                 .on_hover_text(tr.t("training.export_help"))
                                 .clicked()
                             {
-                                if let Some(result) = export_with_dialog(path, &self.config.run_name(), tr, dialog) {
-                                    self.export_status = Some(result);
-                                }
+                                self.export.start(path, &self.config.run_name(), tr, dialog);
                             }
                         });
-                        show_export_status(ui, tr, self.export_status.as_ref());
+                        self.export.show(ui, tr);
                     }
                     None => {
                         ui.label(tr.t("training.discarded"));
@@ -393,7 +395,17 @@ impl TrainingView {
                     "training.summary",
                     &[("steps", &summary.steps), ("loss", &loss), ("time", &format_duration(summary.seconds))],
                 ));
-                if summary.stopped_early {
+                if let Some(eval) = &summary.final_eval {
+                    let accuracy = eval
+                        .accuracy
+                        .map(|a| tr.tf("training.eval_accuracy", &[("accuracy", &format!("{:.1}", a * 100.0))]))
+                        .unwrap_or_default();
+                    ui.label(tr.tf(
+                        "training.eval_summary",
+                        &[("loss", &format!("{:.4}", eval.loss)), ("count", &eval.count), ("accuracy", &accuracy)],
+                    ));
+                }
+                if summary.stopped_early && summary.adapter_path.is_some() {
                     ui.label(tr.t("training.stopped_early"));
                 }
                 self.after_run_buttons(ui, tr, action);

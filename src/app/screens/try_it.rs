@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::app::file_dialog::{FileDialog, FilePurpose, FileRequest};
+use crate::app::fonts::displayable;
 use crate::app::i18n::Translator;
 use crate::data::Task;
 use crate::model::hub::HubOptions;
@@ -36,6 +37,8 @@ pub struct TryScreen {
     busy: Option<Busy>,
     request: CompareRequest,
     result: Option<Comparison>,
+    /// The prompt the shown result answers.
+    result_prompt: String,
     error: Option<String>,
 }
 
@@ -51,6 +54,7 @@ impl TryScreen {
             busy: None,
             request: CompareRequest::default(),
             result: None,
+            result_prompt: String::new(),
             error: None,
         }
     }
@@ -136,6 +140,7 @@ impl TryScreen {
     /// Sends the prompt to the worker, as the Compare button does.
     pub fn compare(&mut self) {
         self.result = None;
+        self.result_prompt = self.request.prompt.clone();
         self.send(TryCommand::Compare(self.request.clone()), Busy::Comparing);
     }
 
@@ -268,6 +273,9 @@ impl TryScreen {
             ui.weak(tr.t("try.no_result"));
             return;
         };
+        if self.result_prompt != self.request.prompt {
+            ui.colored_label(ui.visuals().warn_fg_color, tr.t("try.stale"));
+        }
         let adapter_name = self.loaded.as_ref().map(|info| info.adapter_name.as_str()).unwrap_or("");
         ui.columns(2, |columns| {
             columns[0].strong(tr.t("try.base_side"));
@@ -295,7 +303,7 @@ fn worker_threads() -> usize {
 fn answer(ui: &mut egui::Ui, tr: &Translator, answer: &Answer) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_min_height(80.0);
-        ui.add(egui::Label::new(&answer.text).selectable(true).wrap());
+        ui.add(egui::Label::new(displayable(&answer.text)).selectable(true).wrap());
     });
     if answer.truncated {
         ui.weak(tr.tf("try.truncated", &[("tokens", &answer.token_count)]));

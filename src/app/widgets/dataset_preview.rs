@@ -1,6 +1,7 @@
 //! The dataset preview: detected file kind and row format, the column mapping, the first
 //! rows, and the rows that could not be read, with their line numbers.
 
+use crate::app::fonts::displayable;
 use crate::app::i18n::Translator;
 use crate::data::{DataProblem, FileKind, LoadedData, RowFormat};
 
@@ -42,8 +43,8 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, data: &LoadedData) {
                     ui.end_row();
                     for example in data.examples.iter().take(PREVIEW_ROWS) {
                         ui.label(example.source_line.to_string());
-                        ui.label(shorten(example.user_text().unwrap_or_default()));
-                        ui.label(shorten(&example.target));
+                        ui.label(displayable(&shorten(example.user_text().unwrap_or_default())));
+                        ui.label(displayable(&shorten(&example.target)));
                         ui.end_row();
                     }
                 });
