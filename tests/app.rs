@@ -569,3 +569,29 @@ fn runs_list_resumes_from_checkpoint() {
     assert_eq!(resumed.output.dir.as_deref(), Some(run.to_string_lossy().as_ref()));
     assert_eq!(resumed.training.max_steps, 8);
 }
+
+#[test]
+fn classification_data_gets_classification_settings() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("reviews.csv");
+    std::fs::write(&data, "text,label\n质量很好,正面\n用了两天就坏了,负面\n物流很快,正面\n").unwrap();
+    let mut harness = harness(app(Language::English, Some(data), scratch.path()));
+    harness.run();
+    harness.get_by_label("Start from scratch").click();
+    harness.run();
+
+    harness.get_by_label("Choose file…").click();
+    harness.run();
+
+    let setup = harness.state().setup().unwrap();
+    assert_eq!(setup.config().interventions[0].layers, reft_studio::reft::LayerSelection::Depth(60));
+    harness.get_by_label("60%");
+    harness.get(by().role(Role::TextInput).label("Prompt template"));
+
+    // Typed labels and template reach the config that Train would use.
+    harness.get(by().role(Role::TextInput).label("Labels")).focus();
+    harness.step();
+    harness.get(by().role(Role::TextInput).label("Labels")).type_text("正面，负面");
+    harness.run();
+    assert_eq!(harness.state().setup().unwrap().config().data.labels, vec!["正面".to_string(), "负面".to_string()]);
+}

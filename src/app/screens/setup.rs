@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::app::file_dialog::{FileDialog, FilePurpose, FileRequest};
 use crate::app::i18n::Translator;
 use crate::app::widgets::dataset_preview;
-use crate::data::{load_file, LoadOptions, LoadedData};
+use crate::data::{load_file, LoadOptions, LoadedData, Task};
 use crate::model::config::ModelConfig;
 use crate::model::gguf;
 use crate::model::download::{spawn_download, Download, DownloadUpdate};
@@ -61,6 +61,10 @@ pub struct SetupForm {
     positions_error: Option<String>,
     /// The output folder as typed; empty picks a new folder under the app's data folder.
     output_text: String,
+    /// The prompt template as typed; empty means none.
+    template_text: String,
+    /// The classification labels as typed, separated by commas; empty takes them from the data.
+    labels_text: String,
     preview: Option<DatasetPreview>,
     model_shape: Option<ModelShape>,
     local_models: Option<Vec<LocalModel>>,
@@ -87,11 +91,15 @@ impl SetupForm {
         }
         let positions_text = config.interventions[0].positions.to_string();
         let output_text = config.output.dir.clone().unwrap_or_default();
+        let template_text = config.data.prompt_template.clone().unwrap_or_default();
+        let labels_text = config.data.labels.join(", ");
         Self {
             config,
             positions_text,
             positions_error: None,
             output_text,
+            template_text,
+            labels_text,
             preview: None,
             model_shape: None,
             local_models: None,
@@ -271,6 +279,48 @@ impl SetupForm {
                 dataset_preview::show(ui, tr, data);
             }
         }
+        self.task_settings(ui, tr);
+    }
+
+    /// The prompt template, the labels (for classification) and the evaluation share.
+    fn task_settings(&mut self, ui: &mut egui::Ui, tr: &Translator) {
+        let classification = self.config.data.task == Some(Task::Classification)
+            || matches!(self.preview.as_ref().map(|p| &p.result), Some(Ok(data)) if data.task() == Task::Classification);
+        egui::Grid::new("task_settings").num_columns(3).spacing([8.0, 6.0]).show(ui, |ui| {
+            let label = ui.label(tr.t("setup.prompt_template"));
+            let template = ui
+                .add(egui::TextEdit::singleline(&mut self.template_text).desired_width(320.0))
+                .labelled_by(label.id);
+            if template.changed() {
+                let text = self.template_text.trim();
+                self.config.data.prompt_template = (!text.is_empty()).then(|| text.to_string());
+            }
+            ui.label(egui::RichText::new(tr.t("setup.prompt_template_help")).weak());
+            ui.end_row();
+            if classification {
+                let label = ui.label(tr.t("setup.labels"));
+                let labels = ui
+                    .add(egui::TextEdit::singleline(&mut self.labels_text).desired_width(320.0))
+                    .labelled_by(label.id);
+                if labels.changed() {
+                    self.config.data.labels = self
+                        .labels_text
+                        .split([',', '，'])
+                        .map(str::trim)
+                        .filter(|label| !label.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                }
+                ui.label(egui::RichText::new(tr.t("setup.labels_help")).weak());
+                ui.end_row();
+            }
+            row(ui, tr.t("setup.eval_ratio"), tr.t("setup.eval_ratio_help"), |ui| {
+                ui.add_enabled(
+                    self.config.data.eval.is_none(),
+                    egui::DragValue::new(&mut self.config.data.eval_ratio).range(0.0..=0.5).speed(0.01),
+                );
+            });
+        });
     }
 
     fn intervention_section(&mut self, ui: &mut egui::Ui, tr: &Translator) {
@@ -493,6 +543,16 @@ impl SetupForm {
         let result = load_file(&path, &options).map_err(|error| error.to_string());
         if let Err(error) = &result {
             tracing::info!(path = %path.display(), %error, "dataset preview failed");
+        }
+        // Classification data gets the classification default, unless the user (or a preset)
+        // already chose something other than the instruction default.
+        let untouched = self.config.interventions.len() == 1 && self.config.interventions[0] == InterventionConfig::default();
+        if let Ok(data) = &result {
+            if data.task() == Task::Classification && self.config.data.task.is_none() && untouched {
+                self.config.interventions[0] = InterventionConfig::default_for(Task::Classification);
+                self.positions_text = self.config.interventions[0].positions.to_string();
+                tracing::info!("classification data: the intervention takes the classification default");
+            }
         }
         self.preview = Some(DatasetPreview {
             path,
