@@ -174,7 +174,7 @@ pub fn run(config: &TrainConfig, events: &Sender<TrainEvent>, commands: &Receive
 
     emitter.phase(Phase::LoadingModel);
     let model = load_model(config, &mut emitter)?;
-    train_loaded(config, &model, &mut emitter, commands).map(|outcome| outcome.summary)
+    train_loaded(config, &model, &mut emitter, commands, &mut PrefixCaches::default()).map(|outcome| outcome.summary)
 }
 
 /// A finished run and its trained modules.
@@ -191,9 +191,30 @@ pub fn run_with_model(
     events: &Sender<TrainEvent>,
     commands: &Receiver<TrainCommand>,
 ) -> Result<TrainOutcome, String> {
+    run_with_model_sharing(config, model, events, commands, &mut PrefixCaches::default())
+}
+
+/// Prefix caches kept between runs. Runs over the same model and data whose first
+/// intervened layer is the same reuse them, so the blocks below it run only once for all
+/// of them (comparing settings at one layer, for example).
+#[derive(Default)]
+pub struct PrefixCaches {
+    pub train: Option<PrefixCache>,
+    pub eval: Option<PrefixCache>,
+}
+
+/// Like [`run_with_model`], taking the prefix caches from `caches` when their layer fits and
+/// leaving this run's caches there afterwards.
+pub fn run_with_model_sharing(
+    config: &TrainConfig,
+    model: &LoadedModel,
+    events: &Sender<TrainEvent>,
+    commands: &Receiver<TrainCommand>,
+    caches: &mut PrefixCaches,
+) -> Result<TrainOutcome, String> {
     config.validate().map_err(|e| e.to_string())?;
     let mut emitter = Emitter::for_output(config, events)?;
-    train_loaded(config, model, &mut emitter, commands)
+    train_loaded(config, model, &mut emitter, commands, caches)
 }
 
 fn train_loaded(
@@ -201,6 +222,7 @@ fn train_loaded(
     model: &LoadedModel,
     emitter: &mut Emitter,
     commands: &Receiver<TrainCommand>,
+    caches: &mut PrefixCaches,
 ) -> Result<TrainOutcome, String> {
     let started = Instant::now();
     let output_dir = config.output_dir();
@@ -257,7 +279,7 @@ fn train_loaded(
         set.num_parameters()
     ));
 
-    let mut state = TrainState::new(config, model, &data, &set)?;
+    let mut state = TrainState::new(config, model, &data, &set, caches)?;
     if let Some((step, tensors, updates)) = resume_state {
         state.optimizer.restore(&tensors, updates)?;
         state.step = step;
@@ -273,7 +295,7 @@ fn train_loaded(
             remove_run_files(&output_dir);
         }
         let summary = state.summary(None, output_dir, true, started);
-        drop(state);
+        state.return_caches(caches);
         return Ok(TrainOutcome { summary, set });
     }
 
@@ -296,7 +318,7 @@ fn train_loaded(
     }
     let mut summary = state.summary(Some(adapter_path), output_dir, stopped, started);
     summary.final_eval = final_eval;
-    drop(state);
+    state.return_caches(caches);
     Ok(TrainOutcome { summary, set })
 }
 
@@ -360,7 +382,13 @@ struct TrainState<'a> {
 }
 
 impl<'a> TrainState<'a> {
-    fn new(config: &'a TrainConfig, model: &'a LoadedModel, data: &'a RunData, set: &'a InterventionSet) -> Result<Self, String> {
+    fn new(
+        config: &'a TrainConfig,
+        model: &'a LoadedModel,
+        data: &'a RunData,
+        set: &'a InterventionSet,
+        caches: &mut PrefixCaches,
+    ) -> Result<Self, String> {
         let training = &config.training;
         let eos = eos_id(model).map_err(|e| e.to_string())?;
         let pad_id = model.tokenizer.as_ref().and_then(|t| t.pad_id()).unwrap_or(eos);
@@ -390,8 +418,13 @@ impl<'a> TrainState<'a> {
         // The cached block is the one the first module edits: its output, and everything
         // below it, stays the same throughout the run.
         let budget = training.prefix_cache_mb * 1024 * 1024;
-        let prefix = |layer: usize| (budget > 0).then(|| PrefixCache::new(layer, budget));
         let first_layer = set.first_layer();
+        let prefix = |kept: Option<PrefixCache>| {
+            let layer = first_layer.filter(|_| budget > 0)?;
+            Some(kept.filter(|cache| cache.layer() == layer).unwrap_or_else(|| PrefixCache::new(layer, budget)))
+        };
+        let train_prefix = prefix(caches.train.take());
+        let eval_prefix = prefix(caches.eval.take());
 
         Ok(Self {
             config,
@@ -400,8 +433,8 @@ impl<'a> TrainState<'a> {
             set,
             optimizer,
             shift_probe,
-            train_prefix: first_layer.and_then(prefix),
-            eval_prefix: first_layer.and_then(prefix),
+            train_prefix,
+            eval_prefix,
             pad_id,
             step: 0,
             total_steps,
@@ -564,6 +597,12 @@ impl<'a> TrainState<'a> {
             accuracy,
             count: self.data.eval_tokens.len(),
         }))
+    }
+
+    /// Hands this run's prefix caches back for the next run.
+    fn return_caches(&mut self, caches: &mut PrefixCaches) {
+        caches.train = self.train_prefix.take();
+        caches.eval = self.eval_prefix.take();
     }
 
     fn save(&self, path: &Path, eval: Option<&EvalInfo>) -> Result<(), String> {
