@@ -100,8 +100,8 @@ fn classification_gets_its_own_defaults() {
     assert_eq!(intervention.layers, LayerSelection::Depth(60));
     assert_eq!(intervention.resolved_layers(30), vec![18], "60% of SmolLM2's 30 blocks");
     assert_eq!(intervention.resolved_layers(24), vec![14]);
-    assert_eq!(intervention.positions, Positions::FirstLast { first: 1, last: 1 });
-    assert_eq!(intervention.rank, 4);
+    assert_eq!(intervention.positions, Positions::FirstLast { first: 0, last: 1 }, "the last prompt token");
+    assert_eq!(intervention.rank, 8);
 
     // A table given in the file wins over the task's default.
     let with_table = format!("{text}[intervention]\nlayers = [3]\n");

@@ -100,10 +100,11 @@ pub enum EditNorm {
 
 /// Depth of the classification default's layer: block 18 of SmolLM2's 30.
 const CLASSIFICATION_DEPTH_PERCENT: u8 = 60;
-/// Positions of the classification default.
-const CLASSIFICATION_POSITIONS: Positions = Positions::FirstLast { first: 1, last: 1 };
+/// Positions of the classification default: the last prompt token only, the one whose
+/// hidden state predicts the label.
+const CLASSIFICATION_POSITIONS: Positions = Positions::FirstLast { first: 0, last: 1 };
 /// Rank of the classification default.
-const CLASSIFICATION_RANK: usize = 4;
+const CLASSIFICATION_RANK: usize = 8;
 
 /// The blocks an intervention edits: written `layers = [15]`, `layers = 15`, `"middle"`,
 /// `"all"` or a depth such as `"60%"` in configs.
