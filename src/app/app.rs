@@ -28,7 +28,7 @@ pub struct AppOptions {
     pub runs_dir: PathBuf,
     /// Load a system CJK font on the first frame.
     pub install_fonts: bool,
-    /// What the last session left: last model and dataset, hub address.
+    /// Settings from the last session: last model and dataset, hub address.
     pub settings: Settings,
 }
 

@@ -469,7 +469,7 @@ impl Decoder {
     }
 
     /// Continues a forward pass from `block_output`, the output of block `layer` as
-    /// [`Decoder::hidden_after`] returns it: the hook sees it first, then the blocks above
+    /// [`Decoder::hidden_after`] returns it: the hook runs on it first, then the blocks above
     /// run as in [`Decoder::forward`].
     pub fn forward_from(
         &self,

@@ -282,7 +282,7 @@ impl SetupForm {
         self.task_settings(ui, tr);
     }
 
-    /// The prompt template, the labels (for classification) and the evaluation share.
+    /// Draws the prompt template, the labels (for classification) and the held-out share.
     fn task_settings(&mut self, ui: &mut egui::Ui, tr: &Translator) {
         let classification = self.config.data.task == Some(Task::Classification)
             || matches!(self.preview.as_ref().map(|p| &p.result), Some(Ok(data)) if data.task() == Task::Classification);
