@@ -564,7 +564,9 @@ fn runs_list_resumes_from_checkpoint() {
     harness.get_by_label("Resume from step 4").click();
     harness.run_steps(2);
     assert_eq!(harness.state().screen(), Screen::Training);
-    let resumed = harness.state().training().unwrap().config();
+    let reft_studio::config_file::ConfigFile::Train(resumed) = harness.state().training().unwrap().config() else {
+        panic!("a resumed run is a single training run");
+    };
     assert_eq!(resumed.resume_from.as_deref(), Some(run.join("checkpoints").join("step-000004.safetensors").as_path()));
     assert_eq!(resumed.output.dir.as_deref(), Some(run.to_string_lossy().as_ref()));
     assert_eq!(resumed.training.max_steps, 8);

@@ -169,7 +169,7 @@ fn emoji_adapter_answers_unseen_prompts() {
         max_new_tokens: 24,
         ..CompareRequest::default()
     }));
-    let Some(TryEvent::Compared(Comparison::Generation { base, adapted })) = worker.recv() else {
+    let Some(TryEvent::Compared(Comparison::Generation { base, adapted }, None)) = worker.recv() else {
         panic!("expected a generation comparison");
     };
     eprintln!("try-it: base {:?}, adapted {:?}", base.text, adapted.text);

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use crate::config_file::ConfigFile;
 use crate::model::hub::HubOptions;
+use crate::routing::RoutingConfig;
 use crate::train::config::TrainConfig;
 use crate::train::preflight::Machine;
 
@@ -184,7 +186,14 @@ impl StudioApp {
     pub fn start_training(&mut self, config: TrainConfig) {
         self.settings.last_model = Some(config.model.source.clone());
         self.settings.last_dataset = Some(config.resolve_path(&config.data.train));
-        self.training = Some(TrainingView::start(config));
+        self.training = Some(TrainingView::start(ConfigFile::Train(config)));
+        self.screen = Screen::Training;
+    }
+
+    /// Starts training every module of a routed set and its router.
+    pub fn start_routed_training(&mut self, config: RoutingConfig) {
+        self.settings.last_model = Some(config.model.source.clone());
+        self.training = Some(TrainingView::start(ConfigFile::Routing(config)));
         self.screen = Screen::Training;
     }
 
@@ -194,8 +203,11 @@ impl StudioApp {
             return;
         };
         if let Some(adapter) = training.adapter_path() {
-            let config = training.config();
-            self.try_it.open(adapter.to_path_buf(), config.model.source.clone(), config.base_dir.clone());
+            let (model, base_dir) = match training.config() {
+                ConfigFile::Train(config) => (config.model.source.clone(), config.base_dir.clone()),
+                ConfigFile::Routing(config) => (config.model.source.clone(), config.base_dir.clone()),
+            };
+            self.try_it.open(adapter.to_path_buf(), model, base_dir);
             self.try_return = Screen::Training;
             self.screen = Screen::Try;
         }
@@ -205,6 +217,38 @@ impl StudioApp {
     pub fn open_setup(&mut self, config: TrainConfig) {
         self.setup = Some(SetupForm::from_config(config, self.hub_options.clone(), self.runs_dir.clone()));
         self.screen = Screen::Setup;
+    }
+
+    /// Opens the setup form for a routed set.
+    pub fn open_routed_setup(&mut self, config: RoutingConfig) {
+        self.setup = Some(SetupForm::from_routing(config, self.hub_options.clone(), self.runs_dir.clone()));
+        self.screen = Screen::Setup;
+    }
+
+    /// Opens the preset whose file name (without .toml) is `name`; logs a warning and stays
+    /// on the start screen when there is none.
+    pub fn open_preset_named(&mut self, name: &str) {
+        let index = self
+            .presets
+            .presets
+            .iter()
+            .position(|preset| preset.path.file_stem().is_some_and(|stem| stem == name));
+        match index {
+            Some(index) => self.open_preset(index),
+            None => tracing::warn!(preset = name, "no preset of that name; showing the start screen"),
+        }
+    }
+
+    /// Opens the preset at `index` of the gallery in the setup form.
+    pub fn open_preset(&mut self, index: usize) {
+        let Some(preset) = self.presets.presets.get(index) else {
+            return;
+        };
+        tracing::info!(preset = %preset.path.display(), "preset opened");
+        match preset.config.clone() {
+            ConfigFile::Train(config) => self.open_setup(config),
+            ConfigFile::Routing(config) => self.open_routed_setup(config),
+        }
     }
 
     /// Draws one frame.
@@ -281,11 +325,7 @@ impl StudioApp {
     fn screen_ui(&mut self, ui: &mut egui::Ui) {
         match self.screen {
             Screen::Start => match start::show(ui, &self.tr, &self.presets) {
-                Some(StartAction::OpenPreset(index)) => {
-                    let config = self.presets.presets[index].config.clone();
-                    tracing::info!(preset = %self.presets.presets[index].path.display(), "preset opened");
-                    self.open_setup(config);
-                }
+                Some(StartAction::OpenPreset(index)) => self.open_preset(index),
                 Some(StartAction::OpenRuns) => {
                     self.runs.refresh();
                     self.screen = Screen::Runs;
@@ -310,6 +350,7 @@ impl StudioApp {
                 match setup.show(ui, &self.tr, self.file_dialog.as_ref()) {
                     Some(SetupAction::Back) => self.screen = Screen::Start,
                     Some(SetupAction::Train(config)) => self.start_training(*config),
+                    Some(SetupAction::TrainRouted(config)) => self.start_routed_training(*config),
                     None => {}
                 }
             }

@@ -17,7 +17,9 @@ pub mod widgets;
 pub use app::{AppOptions, Screen, StudioApp};
 
 /// Opens the app window and returns when it closes.
-pub fn run_app() -> anyhow::Result<()> {
+/// Opens the app window; `preset` (a preset's file name without .toml) opens that preset
+/// in the setup form.
+pub fn run_app(preset: Option<String>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("ReFT Studio")
@@ -28,7 +30,13 @@ pub fn run_app() -> anyhow::Result<()> {
     eframe::run_native(
         "ReFT Studio",
         options,
-        Box::new(|cc| Ok(Box::new(StudioApp::from_creation_context(cc)))),
+        Box::new(move |cc| {
+            let mut app = StudioApp::from_creation_context(cc);
+            if let Some(name) = &preset {
+                app.open_preset_named(name);
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|error| {
         anyhow::anyhow!(

@@ -3,24 +3,24 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::train::config::TrainConfig;
+use crate::config_file::ConfigFile;
 
 use super::i18n::Language;
 
 /// Environment variable naming an extra preset folder, searched first.
 pub const PRESETS_ENV: &str = "REFT_STUDIO_PRESETS";
 
-/// A preset config and the file it came from.
+/// A preset config (one training run or a routed set) and the file it came from.
 #[derive(Debug, Clone)]
 pub struct Preset {
     pub path: PathBuf,
-    pub config: TrainConfig,
+    pub config: ConfigFile,
 }
 
 impl Preset {
     /// Returns the gallery name in `language`, or the run name when the file has no [preset] table.
     pub fn name(&self, language: Language) -> String {
-        match (&self.config.preset, language) {
+        match (self.config.preset(), language) {
             (Some(info), Language::English) => info.name_en.clone(),
             (Some(info), Language::SimplifiedChinese) => info.name_zh_cn.clone(),
             (None, _) => self.config.run_name(),
@@ -28,7 +28,7 @@ impl Preset {
     }
 
     pub fn description(&self, language: Language) -> Option<String> {
-        self.config.preset.as_ref().map(|info| match language {
+        self.config.preset().map(|info| match language {
             Language::English => info.description_en.clone(),
             Language::SimplifiedChinese => info.description_zh_cn.clone(),
         })
@@ -97,7 +97,7 @@ pub fn scan(dirs: &[PathBuf]) -> PresetScan {
             if !seen_names.insert(file_name) {
                 continue;
             }
-            match TrainConfig::load(&path) {
+            match ConfigFile::load(&path) {
                 Ok(config) => scan.presets.push(Preset { path, config }),
                 Err(error) => {
                     tracing::warn!(path = %path.display(), %error, "skipping an invalid preset");

@@ -9,6 +9,7 @@ use reft_studio::model::decoder::{BlockHook, NoHook};
 use reft_studio::model::generate::{generate, GenerationSettings};
 use reft_studio::reft::library::{adapter_messages, AdapterLibrary};
 use reft_studio::reft::InterventionHook;
+use reft_studio::routing::RoutedSet;
 use serde::Serialize;
 
 use super::{load_model, prompt_ids, ModelArgs, PromptArgs};
@@ -41,9 +42,15 @@ pub struct GenerateArgs {
     #[arg(long = "adapter")]
     adapters: Vec<PathBuf>,
 
-    /// The name of the adapter to use when several are loaded.
+    /// The name of the adapter to use when several are loaded, or the module of a routed
+    /// set to use instead of the one its router picks.
     #[arg(long = "use")]
     use_name: Option<String>,
+
+    /// A routed set (the routing.json a routed training run writes): its router picks the
+    /// module that answers, unless --use names one. Needs --chat.
+    #[arg(long, requires = "chat", conflicts_with = "adapters")]
+    routing: Option<PathBuf>,
 
     /// Edit every generated token too, not only the prompt's positions.
     #[arg(long)]
@@ -60,6 +67,9 @@ struct GenerateReport {
     /// Includes the end-of-sequence token when generation stopped on it.
     generated_token_ids: Vec<u32>,
     text: String,
+    /// The routed set's module that answered; absent without --routing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<String>,
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
@@ -79,7 +89,26 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     for path in &args.adapters {
         library.load(path, &model).map_err(|e| anyhow::anyhow!(e))?;
     }
-    let adapter = library.choose(args.use_name.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    let routed = match &args.routing {
+        Some(path) => Some(RoutedSet::load(path, &model).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
+    let (adapter, module) = match &routed {
+        Some(set) => {
+            let (index, how) = match &args.use_name {
+                Some(name) => (set.module_index(name).map_err(|e| anyhow::anyhow!(e))?, "picked with --use".to_string()),
+                None => {
+                    let decision = set.route(&model, &args.prompt.prompt).map_err(|e| anyhow::anyhow!(e))?;
+                    let probability = decision.probabilities[decision.module] * 100.0;
+                    (decision.module, format!("picked by the router, probability {probability:.1}%"))
+                }
+            };
+            let name = set.manifest.modules[index].name.clone();
+            eprintln!("module: {name} ({how})");
+            (Some(&set.adapters[index]), Some(name))
+        }
+        None => (library.choose(args.use_name.as_deref()).map_err(|e| anyhow::anyhow!(e))?, None),
+    };
 
     // With an adapter, a chat prompt is built as in its training: its system prompt and
     // prompt template apply.
@@ -149,6 +178,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             prompt_token_ids: prompt_ids,
             generated_token_ids: generation.token_ids,
             text,
+            module,
         };
         println!("{}", serde_json::to_string(&report)?);
     } else {

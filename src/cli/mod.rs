@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod eval;
 mod generate;
+mod get_model;
 mod inspect;
 mod screenshots;
 mod train;
@@ -27,6 +28,11 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Open the app with this preset (its file name without .toml) in the setup form; used
+    /// only without a subcommand.
+    #[arg(long)]
+    pub preset: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -43,6 +49,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Measure loss (and accuracy for classification) on a dataset.
     Eval(eval::EvalArgs),
+    /// Make a hub model available offline: download it, or install a local .gguf under its id.
+    GetModel(get_model::GetModelArgs),
     /// Time the training replay: seconds per step, tokens/s, peak memory.
     Bench(bench::BenchArgs),
     /// Save a screenshot of each main screen of the app (for the README).
@@ -107,9 +115,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::GetModel(args)) => get_model::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Screenshots(args)) => screenshots::run(args),
-        None => reft_studio::app::run_app(),
+        None => reft_studio::app::run_app(cli.preset),
     }
 }
 

@@ -82,6 +82,21 @@ pub fn unpermute_qk(weight: &Tensor, heads: usize) -> candle_core::Result<Tensor
         .reshape(dims)
 }
 
+/// Names the file's stored format by the tensor type holding the most values, as in
+/// "GGUF Q4_1": small tensors such as norms are often kept in F32 beside quantised matrices.
+pub fn weights_format(content: &gguf_file::Content) -> String {
+    let mut values_by_type: HashMap<String, usize> = HashMap::new();
+    for info in content.tensor_infos.values() {
+        *values_by_type.entry(format!("{:?}", info.ggml_dtype)).or_default() += info.shape.elem_count();
+    }
+    let main_type = values_by_type
+        .into_iter()
+        .max_by_key(|(_, count)| *count)
+        .map(|(name, _)| name.to_uppercase())
+        .unwrap_or_default();
+    format!("GGUF {main_type}")
+}
+
 /// Loads a GGUF model: its config and its weights dequantised to f32 on `device`.
 pub fn load(path: &Path, device: &Device) -> Result<(ModelConfig, Weights, gguf_file::Content)> {
     let content = read_content(path)?;

@@ -22,6 +22,8 @@ pub struct LoadedModel {
     pub tokenizer: Option<TextTokenizer>,
     pub chat_template: Option<ChatTemplate>,
     pub files: ModelFiles,
+    /// How the weights are stored on disk, such as "GGUF Q4_1" or "safetensors BF16".
+    pub weights_format: String,
     pub load_seconds: f64,
 }
 
@@ -88,15 +90,16 @@ pub fn load_files(files: ModelFiles, device: &Device) -> Result<LoadedModel> {
     let started = Instant::now();
     tracing::info!(path = %files_path(&files).display(), "loading model");
 
-    let (decoder, tokenizer, chat_template) = match &files {
+    let (decoder, tokenizer, chat_template, weights_format) = match &files {
         ModelFiles::Gguf(path) => {
             let (config, weights, content) = gguf::load(path, device)?;
+            let format = gguf::weights_format(&content);
             let decoder = Decoder::new(config, &weights, device)?;
             let tokenizer = TextTokenizer::from_gguf(&content, path)?;
             let template = ChatTemplate::from_gguf(&content).map(|t| {
                 t.with_special_tokens(tokenizer.bos_token(), tokenizer.eos_token())
             });
-            (decoder, Some(tokenizer), template)
+            (decoder, Some(tokenizer), template, format)
         }
         ModelFiles::HfFolder(dir) => {
             let config_path = dir.join("config.json");
@@ -104,7 +107,7 @@ pub fn load_files(files: ModelFiles, device: &Device) -> Result<LoadedModel> {
                 return Err(ModelError::NotFound { path: config_path });
             }
             let config = ModelConfig::from_hf_config(&config_path)?;
-            let weights = safetensors::load(dir, device)?;
+            let (weights, format) = safetensors::load(dir, device)?;
             let decoder = Decoder::new(config, &weights, device)?;
 
             let tokenizer = if dir.join("tokenizer.json").is_file() {
@@ -119,7 +122,7 @@ pub fn load_files(files: ModelFiles, device: &Device) -> Result<LoadedModel> {
             } else {
                 None
             };
-            (decoder, tokenizer, template)
+            (decoder, tokenizer, template, format)
         }
     };
 
@@ -135,6 +138,7 @@ pub fn load_files(files: ModelFiles, device: &Device) -> Result<LoadedModel> {
         tokenizer,
         chat_template,
         files,
+        weights_format,
         load_seconds,
     })
 }

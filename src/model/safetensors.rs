@@ -47,9 +47,11 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Loads every tensor of the folder's safetensors files as f32 on `device`.
-pub fn load(dir: &Path, device: &Device) -> Result<Weights> {
+/// Loads every tensor of the folder's safetensors files as f32 on `device`, and names the
+/// stored format by the dtype holding the most values, as in "safetensors BF16".
+pub fn load(dir: &Path, device: &Device) -> Result<(Weights, String)> {
     let mut tensors = HashMap::new();
+    let mut values_by_dtype: HashMap<DType, usize> = HashMap::new();
     for file in weight_files(dir)? {
         let loaded = candle_core::safetensors::load(&file, device).map_err(|e| {
             ModelError::InvalidConfig {
@@ -58,8 +60,14 @@ pub fn load(dir: &Path, device: &Device) -> Result<Weights> {
             }
         })?;
         for (name, tensor) in loaded {
+            *values_by_dtype.entry(tensor.dtype()).or_default() += tensor.elem_count();
             tensors.insert(name, tensor.to_dtype(DType::F32)?);
         }
     }
-    Ok(Weights::new(tensors, dir.to_path_buf()))
+    let main_dtype = values_by_dtype
+        .into_iter()
+        .max_by_key(|(_, count)| *count)
+        .map(|(dtype, _)| format!("{dtype:?}").to_uppercase())
+        .unwrap_or_default();
+    Ok((Weights::new(tensors, dir.to_path_buf()), format!("safetensors {main_dtype}")))
 }

@@ -276,7 +276,8 @@ pub fn classify_path(path: &Path) -> Result<ModelFiles, ModelError> {
     ))
 }
 
-pub(crate) fn has_gguf_extension(path: &Path) -> bool {
+/// Returns true when `path` ends in `.gguf` (any case).
+pub fn has_gguf_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|extension| extension.to_str())
         .is_some_and(|extension| extension.eq_ignore_ascii_case("gguf"))

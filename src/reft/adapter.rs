@@ -77,6 +77,10 @@ pub struct BaseModelIdentity {
     pub vocab_size: usize,
     pub weights_fingerprint: String,
     pub tokenizer_fingerprint: String,
+    /// How the base model's weights were stored, such as "GGUF Q4_1" or "safetensors
+    /// BF16"; empty in adapters written before it was recorded.
+    #[serde(default)]
+    pub weights_format: String,
 }
 
 /// An adapter applied to a loaded model: its metadata and its modules, ready to run.
@@ -156,6 +160,14 @@ pub enum AdapterError {
         source_model: String,
     },
 
+    #[error("adapter {path} was trained on a copy of this model stored as {trained_format} ({source_model}), but the loaded copy is stored as {loaded_format}. A quantised copy computes slightly different hidden states than the full-precision weights, so an adapter trained on one does not work on the other. Load the {trained_format} copy, or train the adapter again on this one")]
+    QuantisationMismatch {
+        path: PathBuf,
+        trained_format: String,
+        loaded_format: String,
+        source_model: String,
+    },
+
     #[error("adapter {path} was trained with another tokenizer or chat template than the loaded model's (fingerprint {trained}, loaded model {loaded}), so token ids and prompts would not match. Load the model it was trained on ({source_model})")]
     TokenizerMismatch {
         path: PathBuf,
@@ -185,6 +197,7 @@ pub fn identity_of(model: &LoadedModel, source: &str) -> Result<BaseModelIdentit
         vocab_size: config.vocab_size,
         weights_fingerprint: weights_fingerprint(&model.decoder)?,
         tokenizer_fingerprint: tokenizer_fingerprint(model),
+        weights_format: model.weights_format.clone(),
     })
 }
 
@@ -519,6 +532,15 @@ fn check_base_model(path: &Path, trained: &BaseModelIdentity, loaded: &BaseModel
         ));
     }
 
+    let formats_known = !trained.weights_format.is_empty() && !loaded.weights_format.is_empty();
+    if trained.weights_fingerprint != loaded.weights_fingerprint && formats_known && trained.weights_format != loaded.weights_format {
+        return Err(AdapterError::QuantisationMismatch {
+            path: path.to_path_buf(),
+            trained_format: trained.weights_format.clone(),
+            loaded_format: loaded.weights_format.clone(),
+            source_model: trained.source.clone(),
+        });
+    }
     if trained.weights_fingerprint != loaded.weights_fingerprint {
         return Err(AdapterError::WeightsMismatch {
             path: path.to_path_buf(),

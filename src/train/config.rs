@@ -199,7 +199,7 @@ impl Default for OutputSection {
     }
 }
 
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<InterventionConfig>, D::Error> {
+pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<InterventionConfig>, D::Error> {
     // Going through a JSON value (rather than an untagged enum) keeps the inner error, such
     // as an invalid positions string, in the message.
     let value = serde_json::Value::deserialize(deserializer)?;

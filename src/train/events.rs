@@ -26,6 +26,8 @@ pub enum Phase {
     Training,
     Evaluating,
     Saving,
+    /// Fitting and measuring the router of a routed module set.
+    Routing,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,10 +90,28 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
+/// How often the router of a routed module set picked the right module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterReport {
+    /// Accuracy on the requests it was fitted on.
+    pub train_accuracy: f64,
+    pub train_count: usize,
+    /// Accuracy on requests it never saw; None when there were none.
+    pub eval_accuracy: Option<f64>,
+    pub eval_count: usize,
+    /// Per module, on the unseen requests: (module name, right, total).
+    pub per_module: Vec<(String, usize, usize)>,
+    /// Where the unseen requests came from: a file, or the held-out share.
+    pub eval_source: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrainEvent {
     Phase { phase: Phase },
+    /// A routed set starts training its module `index` (0-based) of `total`.
+    Module { index: usize, total: usize, name: String },
+    Router(RouterReport),
     Download { detail: String, bytes: Option<u64>, total_bytes: Option<u64> },
     Step(StepInfo),
     Eval(EvalInfo),

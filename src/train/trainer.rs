@@ -64,17 +64,26 @@ impl TrainerHandle {
 /// so a GUI keeps a core. The last event is always `Finished` or `Failed`, even when the
 /// run panics.
 pub fn spawn(config: TrainConfig) -> TrainerHandle {
+    let threads = config.thread_count();
+    spawn_job(threads, move |events, commands| run(&config, events, commands))
+}
+
+/// Runs `job` on a background thread with a rayon pool of `threads` threads, and sends its
+/// result as the last event: `Finished`, or `Failed` when it returns an error or panics.
+pub fn spawn_job<F>(threads: usize, job: F) -> TrainerHandle
+where
+    F: FnOnce(&Sender<TrainEvent>, &Receiver<TrainCommand>) -> Result<RunSummary, String> + Send + 'static,
+{
     let (event_tx, event_rx) = unbounded();
     let (command_tx, command_rx) = unbounded();
-    let threads = config.thread_count();
 
     let thread = std::thread::Builder::new()
         .name("trainer".into())
         .spawn(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-                    Ok(pool) => pool.install(|| run(&config, &event_tx, &command_rx)),
-                    Err(_) => run(&config, &event_tx, &command_rx),
+                    Ok(pool) => pool.install(|| job(&event_tx, &command_rx)),
+                    Err(_) => job(&event_tx, &command_rx),
                 }
             }));
             let last = match outcome {
@@ -346,18 +355,21 @@ fn remove_run_files(dir: &Path) {
 }
 
 fn load_model(config: &TrainConfig, emitter: &mut Emitter) -> Result<LoadedModel, String> {
-    let device = open_device(config.model.device).map_err(|e| e.to_string())?;
+    let mut emit = |event| emitter.emit(event);
+    load_model_reporting(&config.model, config.base_dir.as_deref(), &mut emit)
+}
+
+/// Loads the model a config's [model] table names, sending download progress as events.
+pub fn load_model_reporting(
+    section: &crate::train::config::ModelSection,
+    base_dir: Option<&Path>,
+    emit: &mut dyn FnMut(TrainEvent),
+) -> Result<LoadedModel, String> {
+    let device = open_device(section.device).map_err(|e| e.to_string())?;
     let mut options = HubOptions::from_env();
-    options.offline |= config.model.offline;
-    let mut on_download = |event: crate::model::hub::DownloadEvent| emitter.emit(TrainEvent::from_download(&event));
-    loader::load_spec(
-        &config.model.source,
-        config.base_dir.as_deref(),
-        &options,
-        &device,
-        &mut on_download,
-    )
-    .map_err(|e| e.to_string())
+    options.offline |= section.offline;
+    let mut on_download = |event: crate::model::hub::DownloadEvent| emit(TrainEvent::from_download(&event));
+    loader::load_spec(&section.source, base_dir, &options, &device, &mut on_download).map_err(|e| e.to_string())
 }
 
 /// Everything that changes while training.

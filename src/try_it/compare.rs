@@ -25,6 +25,9 @@ pub struct CompareRequest {
     /// 0 picks the most likely token each time (greedy).
     pub temperature: f64,
     pub seed: u64,
+    /// For a routed set: the module to use; None lets the router choose.
+    #[serde(default)]
+    pub module: Option<String>,
 }
 
 impl Default for CompareRequest {
@@ -34,6 +37,7 @@ impl Default for CompareRequest {
             max_new_tokens: 64,
             temperature: 0.0,
             seed: 42,
+            module: None,
         }
     }
 }

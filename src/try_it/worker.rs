@@ -12,13 +12,15 @@ use crate::model::device::{open_device, DeviceChoice};
 use crate::model::hub::HubOptions;
 use crate::model::loader::{self, LoadedModel};
 use crate::reft::adapter::{load_adapter, read_adapter, LoadedAdapter};
+use crate::routing::{is_routing_file, read_manifest, RoutedSet};
 use crate::train::trainer::panic_message;
 
 /// A request to the worker.
 #[derive(Debug, Clone)]
 pub enum TryCommand {
-    /// Loads `adapter` on the model `model` names (a path or hub id, resolved against
-    /// `base_dir`); without `model`, the base model recorded in the adapter.
+    /// Loads `adapter` (an adapter file, or a routed set's routing.json) on the model
+    /// `model` names (a path or hub id, resolved against `base_dir`); without `model`, the
+    /// base model recorded in the adapter or set.
     Load {
         adapter: PathBuf,
         model: Option<String>,
@@ -34,6 +36,28 @@ pub struct LoadedInfo {
     pub model_source: String,
     pub task: Task,
     pub labels: Vec<String>,
+    /// A routed set's modules, in order; empty for a single adapter.
+    pub modules: Vec<ModuleInfo>,
+    /// A routed set's router accuracy on unseen requests.
+    pub router_accuracy: Option<f64>,
+}
+
+/// One module of a routed set, for the module picker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleInfo {
+    pub name: String,
+    pub title_en: Option<String>,
+    pub title_zh_cn: Option<String>,
+}
+
+/// The module that answered a request to a routed set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteInfo {
+    pub module: String,
+    /// True when the router chose the module; false when the request named it.
+    pub automatic: bool,
+    /// The router's probability for every module, in module order.
+    pub probabilities: Vec<(String, f64)>,
 }
 
 /// A report from the worker, in the order the commands were sent.
@@ -41,7 +65,8 @@ pub struct LoadedInfo {
 pub enum TryEvent {
     Loading,
     Loaded(LoadedInfo),
-    Compared(Comparison),
+    /// The comparison, and for a routed set the module that answered.
+    Compared(Comparison, Option<RouteInfo>),
     /// A command failed; the worker keeps whatever it had loaded before.
     Failed(String),
 }
@@ -94,7 +119,7 @@ pub fn spawn_try_worker(hub: HubOptions, threads: usize) -> TryWorker {
             let mut state = WorkerState {
                 hub,
                 model: None,
-                adapter: None,
+                loaded: None,
             };
             for command in command_rx {
                 if matches!(command, TryCommand::Load { .. }) {
@@ -126,8 +151,13 @@ struct WorkerState {
     hub: HubOptions,
     /// The model and the spec it was loaded from.
     model: Option<(String, LoadedModel)>,
-    /// The adapter on that model.
-    adapter: Option<LoadedAdapter>,
+    /// The adapter or routed set on that model.
+    loaded: Option<Loaded>,
+}
+
+enum Loaded {
+    Adapter(LoadedAdapter),
+    Routed(RoutedSet),
 }
 
 impl WorkerState {
@@ -135,40 +165,93 @@ impl WorkerState {
         match command {
             TryCommand::Load { adapter, model, base_dir } => self.load(&adapter, model, base_dir.as_deref()),
             TryCommand::Compare(request) => {
-                let (Some((_, model)), Some(adapter)) = (&self.model, &self.adapter) else {
+                let (Some((_, model)), Some(loaded)) = (&self.model, &self.loaded) else {
                     return Err("no adapter is loaded yet: choose an adapter file first".into());
                 };
-                compare(model, adapter, &request).map(TryEvent::Compared)
+                match loaded {
+                    Loaded::Adapter(adapter) => compare(model, adapter, &request).map(|c| TryEvent::Compared(c, None)),
+                    Loaded::Routed(set) => compare_routed(model, set, &request),
+                }
             }
         }
     }
 
-    fn load(&mut self, adapter_path: &Path, model: Option<String>, base_dir: Option<&Path>) -> Result<TryEvent, String> {
-        let (metadata, _) = read_adapter(adapter_path).map_err(|e| e.to_string())?;
-        let spec = model
-            .filter(|m| !m.trim().is_empty())
-            .unwrap_or_else(|| metadata.base_model.source.clone());
-        self.adapter = None;
+    fn load(&mut self, path: &Path, model: Option<String>, base_dir: Option<&Path>) -> Result<TryEvent, String> {
+        let (name, recorded_source) = if is_routing_file(path) {
+            let manifest = read_manifest(path)?;
+            (manifest.name, manifest.model_source)
+        } else {
+            let (metadata, _) = read_adapter(path).map_err(|e| e.to_string())?;
+            (metadata.name, metadata.base_model.source)
+        };
+        let spec = model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| recorded_source.clone());
+        self.loaded = None;
 
         // Loading the model is the slow part, so a new adapter on the same model reuses it.
         if self.model.as_ref().is_none_or(|(loaded, _)| *loaded != spec) {
             self.model = None;
             let device = open_device(DeviceChoice::Cpu).map_err(|e| e.to_string())?;
-            let model = loader::load_spec(&spec, base_dir, &self.hub, &device, &mut |_| {}).map_err(|e| {
-                format!("{e} (the adapter was trained on {:?}; choose that model)", metadata.base_model.source)
-            })?;
+            let model = loader::load_spec(&spec, base_dir, &self.hub, &device, &mut |_| {})
+                .map_err(|e| format!("{e} (the adapter was trained on {recorded_source:?}; choose that model)"))?;
             self.model = Some((spec.clone(), model));
         }
         let (_, model) = self.model.as_ref().expect("loaded above");
-        let adapter = load_adapter(adapter_path, model).map_err(|e| e.to_string())?;
 
+        if is_routing_file(path) {
+            let set = RoutedSet::load(path, model)?;
+            let first = set.adapters.first().ok_or("the routed set has no modules")?;
+            let info = LoadedInfo {
+                adapter_name: name,
+                model_source: spec,
+                task: first.metadata.task,
+                labels: first.metadata.labels.clone(),
+                modules: set
+                    .manifest
+                    .modules
+                    .iter()
+                    .map(|m| ModuleInfo {
+                        name: m.name.clone(),
+                        title_en: m.title_en.clone(),
+                        title_zh_cn: m.title_zh_cn.clone(),
+                    })
+                    .collect(),
+                router_accuracy: set.manifest.report.eval_accuracy,
+            };
+            self.loaded = Some(Loaded::Routed(set));
+            return Ok(TryEvent::Loaded(info));
+        }
+
+        let adapter = load_adapter(path, model).map_err(|e| e.to_string())?;
         let info = LoadedInfo {
             adapter_name: adapter.metadata.name.clone(),
             model_source: spec,
             task: adapter.metadata.task,
             labels: adapter.metadata.labels.clone(),
+            modules: Vec::new(),
+            router_accuracy: None,
         };
-        self.adapter = Some(adapter);
+        self.loaded = Some(Loaded::Adapter(adapter));
         Ok(TryEvent::Loaded(info))
     }
+}
+
+/// Sends the request to the module it names, or to the one the router picks.
+fn compare_routed(model: &LoadedModel, set: &RoutedSet, request: &CompareRequest) -> Result<TryEvent, String> {
+    if request.prompt.trim().is_empty() {
+        return Err("the prompt is empty: type a prompt to compare".into());
+    }
+    let decision = set.route(model, &request.prompt)?;
+    let (index, automatic) = match &request.module {
+        Some(name) => (set.module_index(name)?, false),
+        None => (decision.module, true),
+    };
+
+    let comparison = compare(model, &set.adapters[index], request)?;
+    let names = set.manifest.modules.iter().map(|m| m.name.clone());
+    let route = RouteInfo {
+        module: set.manifest.modules[index].name.clone(),
+        automatic,
+        probabilities: names.zip(decision.probabilities).collect(),
+    };
+    Ok(TryEvent::Compared(comparison, Some(route)))
 }

@@ -17,8 +17,10 @@ use crate::model::source::{ModelFiles, ModelSpec};
 use crate::reft::intervention::{InterventionKind, LayerSelection};
 use crate::reft::positions::Positions;
 use crate::reft::InterventionConfig;
+use crate::routing::RoutingConfig;
 use crate::train::config::TrainConfig;
 
+use super::routed_setup::RoutedSetup;
 use super::start::task_name;
 
 /// Layer range offered when the model's layer count is unknown.
@@ -30,6 +32,7 @@ const DATA_EXTENSIONS: &[&str] = &["jsonl", "json", "csv", "tsv"];
 pub enum SetupAction {
     Back,
     Train(Box<TrainConfig>),
+    TrainRouted(Box<RoutingConfig>),
 }
 
 /// The dataset as last read, keyed by what it was read with.
@@ -72,6 +75,9 @@ pub struct SetupForm {
     /// The parent of the new output folder made when the output field is empty.
     runs_dir: PathBuf,
     download: Option<DownloadState>,
+    /// Set for a routed set: the form then shows its modules instead of the dataset and
+    /// intervention sections, and `config` holds only the shared model.
+    routed: Option<RoutedSetup>,
 }
 
 /// A hub download started from the form, and what it has reported so far.
@@ -106,7 +112,24 @@ impl SetupForm {
             hub_options,
             runs_dir,
             download: None,
+            routed: None,
         }
+    }
+
+    /// Creates a form for a routed set: its model in the model section, its modules below.
+    pub fn from_routing(config: RoutingConfig, hub_options: HubOptions, runs_dir: PathBuf) -> Self {
+        let mut model_holder: TrainConfig = toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
+            .expect("the minimal config parses");
+        model_holder.fill_default_interventions();
+        model_holder.model = config.model.clone();
+        model_holder.base_dir = config.base_dir.clone();
+        let mut form = Self::from_config(model_holder, hub_options, runs_dir);
+        form.routed = Some(RoutedSetup::new(config));
+        form
+    }
+
+    pub fn routed(&self) -> Option<&RoutedSetup> {
+        self.routed.as_ref()
     }
 
     /// Creates an empty form with the engine's defaults.
@@ -151,6 +174,13 @@ impl SetupForm {
 
         self.model_section(ui, tr, dialog);
         ui.separator();
+        if let Some(routed) = &self.routed {
+            routed.show(ui, tr);
+            ui.separator();
+            let problems = self.problems(tr);
+            self.train_row(ui, tr, &problems, &mut action);
+            return action;
+        }
         self.dataset_section(ui, tr, dialog);
         ui.separator();
         self.intervention_section(ui, tr);
@@ -161,24 +191,38 @@ impl SetupForm {
         ui.separator();
 
         let problems = self.problems(tr);
+        self.train_row(ui, tr, &problems, &mut action);
+        self.preflight_line(ui, tr);
+        action
+    }
+
+    /// The Train button (enabled when nothing stops training) and the problems under it.
+    fn train_row(&self, ui: &mut egui::Ui, tr: &Translator, problems: &[String], action: &mut Option<SetupAction>) {
         ui.horizontal(|ui| {
             let train = ui
                 .add_enabled(problems.is_empty(), egui::Button::new(tr.t("setup.train")))
                 .on_disabled_hover_text(problems.join("\n"));
             if train.clicked() {
-                if let Some(config) = self.build_config() {
-                    action = Some(SetupAction::Train(Box::new(config)));
-                }
+                *action = self.train_action();
             }
             if problems.is_empty() {
                 ui.label(tr.t("setup.ready"));
             }
         });
-        for problem in &problems {
+        for problem in problems {
             ui.colored_label(ui.visuals().error_fg_color, problem);
         }
-        self.preflight_line(ui, tr);
-        action
+    }
+
+    /// The action the Train button sends, or None when the form is not valid.
+    pub fn train_action(&self) -> Option<SetupAction> {
+        match &self.routed {
+            Some(routed) => {
+                let config = routed.build(&self.config.model, |name| new_run_dir(&self.runs_dir, name));
+                Some(SetupAction::TrainRouted(Box::new(config)))
+            }
+            None => self.build_config().map(|config| SetupAction::Train(Box::new(config))),
+        }
     }
 
     fn model_section(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) {
@@ -461,21 +505,18 @@ impl SetupForm {
     /// them stay in English.
     pub fn problems(&self, tr: &Translator) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Some(routed) = &self.routed {
+            if self.config.model.source.trim().is_empty() {
+                problems.push(tr.t("setup.model_missing"));
+            }
+            self.model_problems(tr, &mut problems);
+            problems.extend(routed.problems(tr));
+            return problems;
+        }
         if let Err(error) = self.config.validate() {
             problems.push(tr.tf("setup.invalid_config", &[("error", &error)]));
         }
-        if !self.config.model.source.trim().is_empty() {
-            if let Err(error) = ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()) {
-                problems.push(tr.tf("setup.invalid_model", &[("error", &error)]));
-            }
-        }
-        let unreadable_file = matches!(
-            ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()),
-            Ok(ModelSpec::Path(_))
-        ) && self.model_shape.as_ref().is_some_and(|shape| shape.config.is_none());
-        if unreadable_file {
-            problems.push(tr.t("setup.model_unreadable"));
-        }
+        self.model_problems(tr, &mut problems);
         if let Some(error) = &self.positions_error {
             problems.push(tr.tf("setup.invalid_positions", &[("error", error)]));
         }
@@ -496,13 +537,30 @@ impl SetupForm {
         problems
     }
 
+    /// Adds the problems with the model field: a spec that does not parse, or a file that
+    /// is not a readable model.
+    fn model_problems(&self, tr: &Translator, problems: &mut Vec<String>) {
+        if !self.config.model.source.trim().is_empty() {
+            if let Err(error) = ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()) {
+                problems.push(tr.tf("setup.invalid_model", &[("error", &error)]));
+            }
+        }
+        let unreadable_file = matches!(
+            ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()),
+            Ok(ModelSpec::Path(_))
+        ) && self.model_shape.as_ref().is_some_and(|shape| shape.config.is_none());
+        if unreadable_file {
+            problems.push(tr.t("setup.model_unreadable"));
+        }
+    }
+
     /// Builds the config to train with: the form's settings plus an output folder. Returns None
     /// when the form is not valid.
     pub fn build_config(&self) -> Option<TrainConfig> {
         let mut config = self.config.clone();
         let output = self.output_text.trim();
         config.output.dir = Some(if output.is_empty() {
-            new_run_dir(&self.runs_dir, &config).to_string_lossy().into_owned()
+            new_run_dir(&self.runs_dir, &config.run_name()).to_string_lossy().into_owned()
         } else {
             output.to_string()
         });
@@ -777,7 +835,7 @@ fn read_model_config(source: &str, base_dir: Option<&Path>, local_models: &[Loca
 }
 
 /// Returns a new folder per run: <runs_dir>/<run name>-<YYYY-MM-DD-HHMMSS> (UTC).
-fn new_run_dir(runs_dir: &Path, config: &TrainConfig) -> PathBuf {
+fn new_run_dir(runs_dir: &Path, run_name: &str) -> PathBuf {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
@@ -785,7 +843,7 @@ fn new_run_dir(runs_dir: &Path, config: &TrainConfig) -> PathBuf {
     let (year, month, day) = crate::app::export::civil_date(seconds);
     let time = seconds % 86_400;
     let stamp = format!("{year:04}-{month:02}-{day:02}-{:02}{:02}{:02}", time / 3600, (time / 60) % 60, time % 60);
-    runs_dir.join(format!("{}-{stamp}", config.run_name()))
+    runs_dir.join(format!("{run_name}-{stamp}"))
 }
 
 fn kind_help(tr: &Translator, kind: InterventionKind) -> String {

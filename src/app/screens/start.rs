@@ -2,6 +2,7 @@
 
 use crate::app::i18n::Translator;
 use crate::app::presets::{Preset, PresetScan};
+use crate::config_file::ConfigFile;
 use crate::data::Task;
 
 /// The card the user picked.
@@ -68,12 +69,15 @@ fn preset_card(ui: &mut egui::Ui, tr: &Translator, preset: &Preset) -> bool {
         ui.add_space(4.0);
         egui::Grid::new(("preset_facts", &preset.path)).num_columns(2).show(ui, |ui| {
             ui.label(tr.t("start.model"));
-            ui.label(&preset.config.model.source);
+            ui.label(preset.config.model_source());
             ui.end_row();
             ui.label(tr.t("start.task"));
-            ui.label(task_name(tr, preset.config.data.task));
+            match &preset.config {
+                ConfigFile::Train(config) => ui.label(task_name(tr, config.data.task)),
+                ConfigFile::Routing(config) => ui.label(tr.tf("task.routing", &[("count", &config.modules.len())])),
+            };
             ui.end_row();
-            if let Some(minutes) = preset.config.preset.as_ref().and_then(|info| info.expected_minutes) {
+            if let Some(minutes) = preset.config.preset().and_then(|info| info.expected_minutes) {
                 ui.label(tr.t("start.expected_time"));
                 ui.label(tr.tf("start.minutes", &[("minutes", &minutes)]));
                 ui.end_row();

@@ -11,8 +11,10 @@ use crate::app::file_dialog::FileDialog;
 use crate::app::i18n::Translator;
 use crate::app::widgets::loss_chart::{self, LossSeries};
 use crate::app::widgets::shift_chart::{self, EmptyReason, ShiftHistory, KEPT_SNAPSHOTS};
-use crate::train::config::TrainConfig;
-use crate::train::events::{Phase, RunSummary, ShiftSnapshot, StepInfo, TrainEvent};
+use crate::app::i18n::Language;
+use crate::config_file::ConfigFile;
+use crate::routing::spawn_routing;
+use crate::train::events::{Phase, RouterReport, RunSummary, ShiftSnapshot, StepInfo, TrainEvent};
 use crate::train::trainer::{spawn, TrainerHandle};
 
 /// How often the screen redraws while the trainer runs, to pick up new events.
@@ -46,7 +48,10 @@ pub enum TrainingAction {
 
 pub struct TrainingView {
     handle: Option<TrainerHandle>,
-    config: TrainConfig,
+    config: ConfigFile,
+    /// For a routed set: the module being trained (index, total, name).
+    module: Option<(usize, usize, String)>,
+    router: Option<RouterReport>,
     started: Instant,
     phase: Option<Phase>,
     download: Option<String>,
@@ -62,13 +67,24 @@ pub struct TrainingView {
 }
 
 impl TrainingView {
-    /// Starts training `config` on a new trainer thread.
-    pub fn start(config: TrainConfig) -> Self {
-        tracing::info!(name = %config.run_name(), output = %config.output_dir().display(), "training started from the app");
-        let handle = spawn(config.clone());
+    /// Starts training `config` (one run, or every module of a routed set) on a new
+    /// trainer thread.
+    pub fn start(config: ConfigFile) -> Self {
+        let handle = match &config {
+            ConfigFile::Train(train) => {
+                tracing::info!(name = %train.run_name(), output = %train.output_dir().display(), "training started from the app");
+                spawn(train.clone())
+            }
+            ConfigFile::Routing(routing) => {
+                tracing::info!(name = %routing.name, output = %routing.output_dir().display(), "routed set training started from the app");
+                spawn_routing(routing.clone())
+            }
+        };
         Self {
             handle: Some(handle),
             config,
+            module: None,
+            router: None,
             started: Instant::now(),
             phase: None,
             download: None,
@@ -99,8 +115,18 @@ impl TrainingView {
         self.shifts.back()
     }
 
-    pub fn config(&self) -> &TrainConfig {
+    pub fn config(&self) -> &ConfigFile {
         &self.config
+    }
+
+    /// The router's report, once a routed set has fitted it.
+    pub fn router_report(&self) -> Option<&RouterReport> {
+        self.router.as_ref()
+    }
+
+    /// The module a routed set is training: (0-based index, total, name).
+    pub fn current_module(&self) -> Option<&(usize, usize, String)> {
+        self.module.as_ref()
     }
 
     /// Returns the adapter a finished run saved.
@@ -186,6 +212,16 @@ impl TrainingView {
                     self.shifts.pop_front();
                 }
             }
+            TrainEvent::Module { index, total, name } => {
+                // Each module counts its steps from 1, so its charts start empty.
+                self.loss = LossSeries::default();
+                self.shifts.clear();
+                self.shift_history = ShiftHistory::default();
+                self.last_step = None;
+                self.push_log(format!("module {} of {total}: {name}", index + 1));
+                self.module = Some((index, total, name));
+            }
+            TrainEvent::Router(report) => self.router = Some(report),
             TrainEvent::Log { message } => self.push_log(message),
             TrainEvent::Checkpoint { path, step } => {
                 self.push_log(format!("checkpoint at step {step}: {}", path.display()))
@@ -201,6 +237,19 @@ impl TrainingView {
                 self.outcome = Some(RunOutcome::Failed(error));
             }
         }
+    }
+
+    /// A module's title in `language`, from the routed set's config; else its name.
+    fn module_title(&self, name: &str, language: Language) -> String {
+        let ConfigFile::Routing(config) = &self.config else {
+            return name.to_string();
+        };
+        config
+            .modules
+            .iter()
+            .find(|module| module.name == name)
+            .map(|module| module.title(language == Language::SimplifiedChinese).to_string())
+            .unwrap_or_else(|| name.to_string())
     }
 
     fn push_log(&mut self, line: String) {
@@ -220,7 +269,10 @@ impl TrainingView {
         format!(
             "reft-studio {}\nerror: {error}\n\n[config]\n{}\n[log]\n{}\n",
             env!("CARGO_PKG_VERSION"),
-            self.config.to_toml(),
+            match &self.config {
+                ConfigFile::Train(config) => config.to_toml(),
+                ConfigFile::Routing(config) => config.to_toml(),
+            },
             log.join("\n")
         )
     }
@@ -228,6 +280,12 @@ impl TrainingView {
     pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<TrainingAction> {
         let mut action = None;
         ui.heading(tr.tf("training.title", &[("name", &self.config.run_name())]));
+        if let Some((index, total, name)) = &self.module {
+            ui.label(tr.tf(
+                "training.module",
+                &[("index", &(index + 1)), ("total", total), ("name", &self.module_title(name, tr.language()))],
+            ));
+        }
         ui.add_space(4.0);
 
         self.status_bar(ui, tr);
@@ -237,7 +295,11 @@ impl TrainingView {
 
         loss_chart::show(ui, tr, &self.loss);
         ui.add_space(6.0);
-        let empty_reason = match self.config.training.shift_every {
+        let shift_every = match &self.config {
+            ConfigFile::Train(config) => config.training.shift_every,
+            ConfigFile::Routing(_) => 1,
+        };
+        let empty_reason = match shift_every {
             0 => EmptyReason::Disabled,
             every => EmptyReason::Waiting { every },
         };
@@ -323,6 +385,7 @@ impl TrainingView {
             (None, Some(Phase::Training)) => (tr.t("phase.training"), blue),
             (None, Some(Phase::Evaluating)) => (tr.t("phase.evaluating"), blue),
             (None, Some(Phase::Saving)) => (tr.t("phase.saving"), blue),
+            (None, Some(Phase::Routing)) => (tr.t("phase.routing"), blue),
         }
     }
 
@@ -373,15 +436,21 @@ impl TrainingView {
                             if ui.button(tr.t("training.copy_path")).clicked() {
                                 ui.ctx().copy_text(path.display().to_string());
                             }
-                            if ui
-                                .button(tr.t("training.export"))
-                                .on_hover_text(tr.t("training.export_help"))
-                                .clicked()
+                            // A routed set is a folder of adapters, so it is used where it is.
+                            let single = matches!(self.config, ConfigFile::Train(_));
+                            if single
+                                && ui
+                                    .button(tr.t("training.export"))
+                                    .on_hover_text(tr.t("training.export_help"))
+                                    .clicked()
                             {
                                 self.export.start(path, &self.config.run_name(), tr, dialog);
                             }
                         });
                         self.export.show(ui, tr);
+                        if let Some(report) = &self.router {
+                            router_report(ui, tr, report);
+                        }
                     }
                     None => {
                         ui.label(tr.t("training.discarded"));
@@ -439,6 +508,21 @@ impl TrainingView {
                 *action = Some(TrainingAction::Home);
             }
         });
+    }
+}
+
+/// The router's accuracy on unseen requests, overall and per module.
+fn router_report(ui: &mut egui::Ui, tr: &Translator, report: &RouterReport) {
+    let percent = |accuracy: f64| format!("{:.1}", accuracy * 100.0);
+    match report.eval_accuracy {
+        Some(accuracy) => ui.label(tr.tf(
+            "training.router_accuracy",
+            &[("percent", &percent(accuracy)), ("count", &report.eval_count)],
+        )),
+        None => ui.label(tr.t("training.router_no_unseen")),
+    };
+    for (name, right, total) in &report.per_module {
+        ui.label(tr.tf("training.router_module", &[("module", name), ("right", right), ("total", total)]));
     }
 }
 

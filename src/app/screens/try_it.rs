@@ -6,12 +6,13 @@ use std::path::PathBuf;
 
 use crate::app::file_dialog::{FileDialog, FilePurpose, FileRequest};
 use crate::app::fonts::displayable;
-use crate::app::i18n::Translator;
+use crate::app::i18n::{Language, Translator};
 use crate::data::Task;
 use crate::model::hub::HubOptions;
 use crate::train::evaluate::LabelScores;
-use crate::try_it::{spawn_try_worker, Answer, CompareRequest, Comparison, LoadedInfo, TryCommand, TryEvent, TryWorker};
-
+use crate::try_it::{
+    spawn_try_worker, Answer, CompareRequest, Comparison, LoadedInfo, ModuleInfo, RouteInfo, TryCommand, TryEvent, TryWorker,
+};
 
 /// The worker request in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,8 @@ pub struct TryScreen {
     busy: Option<Busy>,
     request: CompareRequest,
     result: Option<Comparison>,
+    /// For a routed set: the module that answered the shown result.
+    route: Option<RouteInfo>,
     /// The prompt the shown result answers.
     result_prompt: String,
     error: Option<String>,
@@ -54,6 +57,7 @@ impl TryScreen {
             busy: None,
             request: CompareRequest::default(),
             result: None,
+            route: None,
             result_prompt: String::new(),
             error: None,
         }
@@ -73,6 +77,16 @@ impl TryScreen {
 
     pub fn result(&self) -> Option<&Comparison> {
         self.result.as_ref()
+    }
+
+    /// The module that answered the shown result, for a routed set.
+    pub fn route(&self) -> Option<&RouteInfo> {
+        self.route.as_ref()
+    }
+
+    /// Picks the module for the next comparison; None lets the router choose.
+    pub fn set_module(&mut self, module: Option<&str>) {
+        self.request.module = module.map(str::to_string);
     }
 
     pub fn error(&self) -> Option<&str> {
@@ -101,8 +115,9 @@ impl TryScreen {
                     self.loaded = Some(info);
                     self.busy = None;
                 }
-                TryEvent::Compared(comparison) => {
+                TryEvent::Compared(comparison, route) => {
                     self.result = Some(comparison);
+                    self.route = route;
                     self.busy = None;
                 }
                 TryEvent::Failed(error) => {
@@ -128,6 +143,8 @@ impl TryScreen {
         }
         self.loaded = None;
         self.result = None;
+        self.route = None;
+        self.request.module = None;
         let model = Some(self.model_source.trim().to_string()).filter(|m| !m.is_empty());
         let command = TryCommand::Load {
             adapter: PathBuf::from(self.adapter_path.trim()),
@@ -140,6 +157,7 @@ impl TryScreen {
     /// Sends the prompt to the worker, as the Compare button does.
     pub fn compare(&mut self) {
         self.result = None;
+        self.route = None;
         self.result_prompt = self.request.prompt.clone();
         self.send(TryCommand::Compare(self.request.clone()), Busy::Comparing);
     }
@@ -209,6 +227,9 @@ impl TryScreen {
                         "try.loaded",
                         &[("name", &info.adapter_name), ("model", &info.model_source)],
                     ));
+                    if let Some(accuracy) = info.router_accuracy {
+                        ui.label(tr.tf("try.router_accuracy", &[("percent", &format!("{:.1}", accuracy * 100.0))]));
+                    }
                 }
                 _ => {}
             }
@@ -244,6 +265,7 @@ impl TryScreen {
         )
         .labelled_by(label.id);
 
+        self.module_picker(ui, tr);
         let classification = self.loaded.as_ref().is_some_and(|info| info.task == Task::Classification);
         ui.horizontal(|ui| {
             if !classification {
@@ -268,6 +290,38 @@ impl TryScreen {
         }
     }
 
+    /// For a routed set: the module that answers, chosen by the router or by hand.
+    fn module_picker(&mut self, ui: &mut egui::Ui, tr: &Translator) {
+        let Some(info) = self.loaded.as_ref().filter(|info| !info.modules.is_empty()) else {
+            return;
+        };
+        let chinese = tr.language() == Language::SimplifiedChinese;
+        let automatic = tr.t("try.module_automatic");
+        let selected = match &self.request.module {
+            Some(name) => info
+                .modules
+                .iter()
+                .find(|m| m.name == *name)
+                .map(|m| module_title(m, chinese))
+                .unwrap_or_else(|| name.clone()),
+            None => automatic.clone(),
+        };
+        ui.horizontal(|ui| {
+            let label = ui.label(tr.t("try.module"));
+            egui::ComboBox::from_id_salt("try_module")
+                .selected_text(selected)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.request.module, None, automatic);
+                    for module in &info.modules {
+                        ui.selectable_value(&mut self.request.module, Some(module.name.clone()), module_title(module, chinese));
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+        });
+        ui.weak(tr.t("try.module_help"));
+    }
+
     fn results(&self, ui: &mut egui::Ui, tr: &Translator) {
         let Some(result) = &self.result else {
             ui.weak(tr.t("try.no_result"));
@@ -276,7 +330,24 @@ impl TryScreen {
         if self.result_prompt != self.request.prompt {
             ui.colored_label(ui.visuals().warn_fg_color, tr.t("try.stale"));
         }
-        let adapter_name = self.loaded.as_ref().map(|info| info.adapter_name.as_str()).unwrap_or("");
+        let mut adapter_name = self.loaded.as_ref().map(|info| info.adapter_name.clone()).unwrap_or_default();
+        if let (Some(route), Some(info)) = (&self.route, &self.loaded) {
+            let chinese = tr.language() == Language::SimplifiedChinese;
+            let title = info
+                .modules
+                .iter()
+                .find(|m| m.name == route.module)
+                .map(|m| module_title(m, chinese))
+                .unwrap_or_else(|| route.module.clone());
+            let probability = route
+                .probabilities
+                .iter()
+                .find(|(name, _)| *name == route.module)
+                .map_or(0.0, |(_, p)| *p);
+            let key = if route.automatic { "try.routed_automatic" } else { "try.routed_by_hand" };
+            ui.label(tr.tf(key, &[("module", &title), ("percent", &format!("{:.1}", probability * 100.0))]));
+            adapter_name = title;
+        }
         ui.columns(2, |columns| {
             columns[0].strong(tr.t("try.base_side"));
             columns[1].strong(tr.tf("try.adapted_side", &[("name", &adapter_name)]));
@@ -292,6 +363,11 @@ impl TryScreen {
             }
         });
     }
+}
+
+fn module_title(module: &ModuleInfo, chinese: bool) -> String {
+    let title = if chinese { &module.title_zh_cn } else { &module.title_en };
+    title.clone().unwrap_or_else(|| module.name.clone())
 }
 
 /// Returns all cores but one, so that the window stays responsive while the model runs.
