@@ -597,3 +597,97 @@ fn classification_data_gets_classification_settings() {
     harness.run();
     assert_eq!(harness.state().setup().unwrap().config().data.labels, vec!["正面".to_string(), "负面".to_string()]);
 }
+
+#[test]
+fn routed_preset_trains_and_routes_in_try() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+    harness.get_by_label("Customer service routing").click();
+    harness.run();
+    assert_eq!(harness.state().screen(), Screen::Setup);
+    harness.get_by_label("Task modules (3)");
+    harness.get_by_label("Complaint");
+    harness.get_by_label("Product question");
+    harness.get_by_label("Order query");
+    harness.get_by_label_contains("measured on 30 requests it never trains on");
+
+    let Some(model) = std::env::var_os("REFT_STUDIO_TEST_MODEL").filter(|value| !value.is_empty()) else {
+        println!("skipping the routed training: set REFT_STUDIO_TEST_MODEL to a .gguf model (SmolLM2-135M-Instruct)");
+        return;
+    };
+    // One step per module keeps the test short: the router does not depend on how far the
+    // modules trained.
+    let reft_studio::app::screens::setup::SetupAction::TrainRouted(config) = harness.state().setup().unwrap().train_action().unwrap() else {
+        panic!("a routed preset trains as a routed set");
+    };
+    let mut config = *config;
+    config.model.source = PathBuf::from(model).to_string_lossy().into_owned();
+    let module_configs = config.module_configs().unwrap();
+    for (module, module_config) in config.modules.iter_mut().zip(module_configs) {
+        let mut training = module_config.training.clone();
+        training.max_steps = 1;
+        module.training = Some(training);
+    }
+    assert!(config.output.dir.as_deref().unwrap().starts_with(scratch.path().join("runs").to_str().unwrap()));
+    harness.state_mut().start_routed_training(config);
+    harness.run_steps(2);
+    assert_eq!(harness.state().screen(), Screen::Training);
+
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while harness.state().training().unwrap().outcome().is_none() {
+        assert!(Instant::now() < deadline, "timed out after 600 s waiting for the routed set");
+        std::thread::sleep(Duration::from_millis(100));
+        harness.step();
+    }
+    harness.step();
+    if let Some(RunOutcome::Failed(error)) = harness.state().training().unwrap().outcome() {
+        panic!("routed training failed: {error}");
+    }
+    assert_eq!(harness.state().training().unwrap().current_module().map(|m| m.0), Some(2));
+    let report = harness.state().training().unwrap().router_report().cloned().expect("the router report arrives");
+    assert_eq!(report.eval_count, 30);
+    harness.get_by_label_contains("Router: it picked the right module for");
+    harness.get_by_label_contains("order-query: ");
+
+    harness.get_by_label("Try it").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().screen(), Screen::Try);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while harness.state().try_screen().loaded().is_none() {
+        assert!(harness.state().try_screen().error().is_none(), "{:?}", harness.state().try_screen().error());
+        assert!(Instant::now() < deadline, "timed out waiting for the routed set to load");
+        std::thread::sleep(Duration::from_millis(100));
+        harness.step();
+    }
+    harness.step();
+    assert_eq!(harness.state().try_screen().loaded().unwrap().modules.len(), 3);
+    harness.get_by_label("Automatic (the router picks)");
+
+    let wait_for_result = |harness: &mut Harness<'static, StudioApp>| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while harness.state().try_screen().route().is_none() {
+            assert!(harness.state().try_screen().error().is_none(), "{:?}", harness.state().try_screen().error());
+            assert!(Instant::now() < deadline, "timed out waiting for the comparison");
+            std::thread::sleep(Duration::from_millis(100));
+            harness.step();
+        }
+        harness.step();
+    };
+    harness.state_mut().try_screen_mut().set_prompt("我昨天下的订单什么时候能发货？");
+    harness.state_mut().try_screen_mut().set_max_new_tokens(8);
+    harness.state_mut().try_screen_mut().compare();
+    wait_for_result(&mut harness);
+    let route = harness.state().try_screen().route().unwrap().clone();
+    assert_eq!(route.module, "order-query");
+    assert!(route.automatic);
+    harness.get_by_label_contains("The router sent this request to \"Order query\"");
+
+    harness.state_mut().try_screen_mut().set_module(Some("complaint"));
+    harness.state_mut().try_screen_mut().compare();
+    wait_for_result(&mut harness);
+    let route = harness.state().try_screen().route().unwrap().clone();
+    assert_eq!(route.module, "complaint");
+    assert!(!route.automatic);
+    harness.get_by_label_contains("Answered by \"Complaint\", picked by hand");
+}

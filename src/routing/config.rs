@@ -1,5 +1,5 @@
 //! The routing config: several task modules trained on one base model, and the router that
-//! picks a module for each request. One TOML file holds the shared model, the modules
+//! picks a module for each request. One TOML file contains the shared model, the modules
 //! (each a training config file or an inline table) and the router's settings.
 
 use std::collections::HashSet;

@@ -102,6 +102,10 @@ impl TryScreen {
         self.request.prompt = prompt.to_string();
     }
 
+    pub fn set_max_new_tokens(&mut self, tokens: usize) {
+        self.request.max_new_tokens = tokens;
+    }
+
     /// Applies the worker's events since the last frame.
     pub fn poll(&mut self) {
         let Some(worker) = &self.worker else {
@@ -193,7 +197,8 @@ impl TryScreen {
                         purpose: FilePurpose::Adapter,
                         title: tr.t("try.choose_adapter_title"),
                         filter_name: tr.t("try.adapter_files"),
-                        extensions: &["safetensors"],
+                        // routing.json opens a routed set.
+                        extensions: &["safetensors", "json"],
                         suggested_name: None,
                     };
                     if let Some(path) = dialog.pick(&request) {
