@@ -394,6 +394,59 @@ fn runs_list_empty_folder() {
 }
 
 #[test]
+fn runs_list_shows_routed_set() {
+    use reft_studio::routing::bundle::{write_manifest, ManifestModule, RoutingManifest, ROUTING_FORMAT_VERSION};
+    use reft_studio::routing::Router;
+    use reft_studio::train::events::RouterReport;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("runs").join("customer-service-2026-12-05-101500");
+    std::fs::create_dir_all(&folder).unwrap();
+    let module = |name: &str| ManifestModule {
+        name: name.into(),
+        title_en: None,
+        title_zh_cn: None,
+        adapter: format!("modules/{name}/adapter.safetensors"),
+    };
+    let manifest = RoutingManifest {
+        format_version: ROUTING_FORMAT_VERSION,
+        name: "customer-service".into(),
+        model_source: "HuggingFaceTB/SmolLM2-135M-Instruct".into(),
+        modules: vec![module("complaint"), module("order-query")],
+        router: Router {
+            layer: 15,
+            pooling: Default::default(),
+            modules: vec!["complaint".into(), "order-query".into()],
+            mean: vec![0.0],
+            scale: vec![1.0],
+            weight: vec![vec![1.0], vec![-1.0]],
+            bias: vec![0.0, 0.0],
+        },
+        report: RouterReport {
+            train_accuracy: 1.0,
+            train_count: 40,
+            eval_accuracy: Some(0.95),
+            eval_count: 20,
+            per_module: Vec::new(),
+            eval_source: "unseen.csv".into(),
+        },
+    };
+    write_manifest(&folder, &manifest).unwrap();
+
+    let mut harness = harness(app(Language::English, None, scratch.path()));
+    harness.run();
+    harness.get_by_label("Previous runs…").click();
+    harness.run();
+
+    harness.get_by_label("customer-service-2026-12-05-101500");
+    harness.get_by_label("A routed set of modules: complaint, order-query");
+    harness.get_by_label_contains("for 95.0% of 20 requests it had not seen");
+    harness.get_by_label("Try it").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().screen(), Screen::Try);
+}
+
+#[test]
 fn export_name_has_date_and_safe_chars() {
     assert_eq!(suggested_file_name("emoji-quickstart", 0), "emoji-quickstart-1970-01-01.safetensors");
     assert_eq!(suggested_file_name("emoji-quickstart", 951_782_400), "emoji-quickstart-2000-02-29.safetensors");
@@ -662,7 +715,8 @@ fn routed_preset_trains_and_routes_in_try() {
     }
     harness.step();
     assert_eq!(harness.state().try_screen().loaded().unwrap().modules.len(), 3);
-    harness.get_by_label("Automatic (the router picks)");
+    harness.get_by_label("Module");
+    harness.get_by_label_contains("let the router pick one, or pick it yourself");
 
     let wait_for_result = |harness: &mut Harness<'static, StudioApp>| {
         let deadline = Instant::now() + Duration::from_secs(300);

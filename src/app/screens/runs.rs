@@ -1,6 +1,6 @@
 //! The runs list: runs in the runs folder (each a folder the trainer wrote, with an
-//! adapter.safetensors or checkpoints), newest first, with their loss chart and config,
-//! and Export, Try it and Resume.
+//! adapter.safetensors or checkpoints, or a routed set's routing.json), newest first, with
+//! their loss chart and config, and Export, Try it and Resume.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ use crate::app::file_dialog::FileDialog;
 use crate::app::i18n::Translator;
 use crate::app::widgets::loss_chart::{self, LossSeries};
 use crate::reft::adapter::{read_adapter, AdapterMetadata};
+use crate::routing::{read_manifest, RoutingManifest, ROUTING_FILE};
 use crate::train::config::TrainConfig;
 
 /// The file name the trainer gives the adapter inside a run's output folder.
@@ -27,8 +28,11 @@ pub fn default_runs_dir() -> PathBuf {
 pub struct RunEntry {
     pub folder: PathBuf,
     pub adapter: PathBuf,
-    /// None when the run has no adapter yet (it stopped before the end, between checkpoints).
+    /// None when the run has no adapter yet (it stopped before the end, between checkpoints),
+    /// and for a routed set.
     pub metadata: Option<Result<AdapterMetadata, String>>,
+    /// A routed set's routing.json (then `adapter` is its path), or why it could not be read.
+    pub routed: Option<Result<RoutingManifest, String>>,
     pub loss: LossSeries,
     /// The resolved config the trainer wrote, as text.
     pub config_text: Option<String>,
@@ -41,6 +45,10 @@ pub struct RunEntry {
 
 impl RunEntry {
     fn read(folder: PathBuf) -> Option<RunEntry> {
+        let manifest = folder.join(ROUTING_FILE);
+        if manifest.is_file() {
+            return Some(Self::read_routed(folder, manifest));
+        }
         let adapter = folder.join(ADAPTER_FILE);
         let checkpoint = newest_checkpoint(&folder.join("checkpoints"));
         if !adapter.is_file() && checkpoint.is_none() {
@@ -64,9 +72,31 @@ impl RunEntry {
             folder,
             adapter,
             metadata,
+            routed: None,
             checkpoint,
             modified,
         })
+    }
+
+    /// A routed set's folder: its routing.json, and routing.toml as the config.
+    fn read_routed(folder: PathBuf, manifest: PathBuf) -> RunEntry {
+        let routed = read_manifest(&manifest).inspect_err(|error| {
+            tracing::warn!(manifest = %manifest.display(), %error, "could not read a routed set");
+        });
+        let modified = manifest
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        RunEntry {
+            loss: LossSeries::default(),
+            config_text: std::fs::read_to_string(folder.join("routing.toml")).ok(),
+            folder,
+            adapter: manifest,
+            metadata: None,
+            routed: Some(routed),
+            checkpoint: None,
+            modified,
+        }
     }
 
     /// Returns the run's config, set to continue from its newest checkpoint into the same
@@ -105,6 +135,47 @@ pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
         .collect();
     runs.sort_by_key(|run| std::cmp::Reverse(run.modified));
     runs
+}
+
+/// Draws a routed set's entry; returns Try when its button was clicked.
+fn routed_entry(
+    ui: &mut egui::Ui,
+    tr: &Translator,
+    run: &RunEntry,
+    routed: &Result<RoutingManifest, String>,
+) -> Option<RunsAction> {
+    let manifest = match routed {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            ui.colored_label(ui.visuals().error_fg_color, tr.tf("runs.unreadable", &[("error", error)]));
+            return None;
+        }
+    };
+    ui.label(tr.tf("runs.base_model", &[("model", &manifest.model_source)]));
+    let names: Vec<&str> = manifest.modules.iter().map(|m| m.name.as_str()).collect();
+    ui.label(tr.tf("runs.routed_modules", &[("modules", &names.join(", "))]));
+    if let Some(accuracy) = manifest.report.eval_accuracy {
+        let percent = format!("{:.1}", accuracy * 100.0);
+        ui.label(tr.tf("training.router_accuracy", &[("percent", &percent), ("count", &manifest.report.eval_count)]));
+    }
+    ui.add(egui::Label::new(egui::RichText::new(run.adapter.display().to_string()).monospace()).selectable(true));
+
+    let mut action = None;
+    if ui.button(tr.t("training.try")).clicked() {
+        action = Some(RunsAction::Try {
+            adapter: run.adapter.clone(),
+            model: manifest.model_source.clone(),
+        });
+    }
+    if let Some(config) = &run.config_text {
+        egui::CollapsingHeader::new(tr.t("runs.details"))
+            .id_salt(("run_details", &run.folder))
+            .show(ui, |ui| {
+                ui.label(egui::RichText::new(tr.t("runs.config")).strong());
+                ui.add(egui::Label::new(egui::RichText::new(config).monospace()).selectable(true));
+            });
+    }
+    action
 }
 
 /// A request from the runs list to the app.
@@ -169,6 +240,12 @@ impl RunsScreen {
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 ui.strong(&folder_name);
+                if let Some(routed) = &run.routed {
+                    if let Some(request) = routed_entry(ui, tr, run, routed) {
+                        action = Some(request);
+                    }
+                    return;
+                }
                 match &run.metadata {
                     Some(Ok(metadata)) => {
                         ui.label(tr.tf("runs.base_model", &[("model", &metadata.base_model.source)]));
