@@ -78,7 +78,7 @@ impl RunEntry {
         })
     }
 
-    /// A routed set's folder: its routing.json, and routing.toml as the config.
+    /// Reads a routed set's folder: its routing.json, and routing.toml as the config.
     fn read_routed(folder: PathBuf, manifest: PathBuf) -> RunEntry {
         let routed = read_manifest(&manifest).inspect_err(|error| {
             tracing::warn!(manifest = %manifest.display(), %error, "could not read a routed set");
