@@ -745,3 +745,43 @@ fn routed_preset_trains_and_routes_in_try() {
     assert!(!route.automatic);
     harness.get_by_label_contains("Answered by \"Complaint\", picked by hand");
 }
+
+#[test]
+fn built_in_presets_work_without_source_tree() {
+    use reft_studio::app::presets::{scan, write_built_in_presets};
+    use reft_studio::config_file::ConfigFile;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("presets");
+    write_built_in_presets(&dir).unwrap();
+    let found = scan(std::slice::from_ref(&dir));
+    assert!(found.errors.is_empty(), "{:?}", found.errors);
+    let names: Vec<String> = found
+        .presets
+        .iter()
+        .map(|preset| preset.path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["cat-persona", "chinese-sentiment", "customer-service", "emoji-quickstart"]);
+
+    // Every preset's data files came along, the routed set's subfolder included.
+    for preset in &found.presets {
+        match &preset.config {
+            ConfigFile::Train(config) => {
+                assert!(config.resolve_path(&config.data.train).is_file(), "{}", preset.path.display());
+            }
+            ConfigFile::Routing(config) => {
+                for module in config.module_configs().unwrap() {
+                    assert!(module.resolve_path(&module.data.train).is_file(), "{}", module.data.train);
+                }
+                assert!(config.resolve_path(config.router.eval.as_deref().unwrap()).is_file());
+            }
+        }
+    }
+
+    // A second call keeps what is there, such as a preset the user edited.
+    let edited = dir.join("emoji-quickstart.toml");
+    let text = std::fs::read_to_string(&edited).unwrap().replace("epochs = 5", "epochs = 6");
+    std::fs::write(&edited, &text).unwrap();
+    write_built_in_presets(&dir).unwrap();
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), text);
+}

@@ -10,6 +10,10 @@ use super::i18n::Language;
 /// Environment variable naming an extra preset folder, searched first.
 pub const PRESETS_ENV: &str = "REFT_STUDIO_PRESETS";
 
+/// The presets/ folder of the source tree, built into the binary, so that an installed
+/// binary without the source tree still has its presets.
+static BUILT_IN: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/presets");
+
 /// A preset config (one training run or a routed set) and the file it came from.
 #[derive(Debug, Clone)]
 pub struct Preset {
@@ -45,8 +49,46 @@ pub struct PresetScan {
 
 /// Lists the folders searched for presets, in order: `REFT_STUDIO_PRESETS`, presets/ in the
 /// current folder, beside the executable and one level up, and the source tree's
-/// presets/ as recorded at build time. Missing folders and repeats are dropped.
+/// presets/ as recorded at build time. Missing folders and repeats are dropped. When none
+/// exists, the built-in presets are written to the app's data folder and that folder is
+/// returned.
 pub fn preset_dirs() -> Vec<PathBuf> {
+    let found = existing_preset_dirs();
+    if !found.is_empty() {
+        return found;
+    }
+    let Some(data_dir) = dirs::data_dir() else {
+        tracing::warn!("no presets folder found and no data folder to write the built-in presets to");
+        return Vec::new();
+    };
+    let target = data_dir
+        .join("reft-studio")
+        .join(format!("presets-{}", env!("CARGO_PKG_VERSION")));
+    match write_built_in_presets(&target) {
+        Ok(()) => vec![target],
+        Err(error) => {
+            tracing::warn!(dir = %target.display(), %error, "could not write the built-in presets");
+            Vec::new()
+        }
+    }
+}
+
+/// Writes the built-in presets (configs and their data) into `dir`, unless a preset
+/// config is there already, so that edits a user made there survive.
+pub fn write_built_in_presets(dir: &Path) -> std::io::Result<()> {
+    let has_presets = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|entry| entry.path().extension().is_some_and(|ext| ext == "toml")))
+        .unwrap_or(false);
+    if has_presets {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    BUILT_IN.extract(dir)?;
+    tracing::info!(dir = %dir.display(), "wrote the built-in presets");
+    Ok(())
+}
+
+fn existing_preset_dirs() -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os(PRESETS_ENV).filter(|value| !value.is_empty()) {
         candidates.push(PathBuf::from(dir));
