@@ -371,7 +371,10 @@ impl TrainingView {
         let blue = egui::Color32::from_rgb(40, 110, 200);
         match (&self.outcome, self.phase) {
             (Some(RunOutcome::Failed(_)), _) => (tr.t("phase.failed"), egui::Color32::from_rgb(190, 50, 50)),
-            (Some(RunOutcome::Finished(summary)), _) if summary.adapter_path.is_none() => {
+            // A routed set stopped between modules also has no adapter path, but kept its modules.
+            (Some(RunOutcome::Finished(summary)), _)
+                if summary.adapter_path.is_none() && self.stop_request != Some(StopRequest::Stop) =>
+            {
                 (tr.t("phase.discarded"), gray)
             }
             (Some(RunOutcome::Finished(summary)), _) if summary.stopped_early => {
@@ -451,6 +454,10 @@ impl TrainingView {
                         if let Some(report) = &self.router {
                             router_report(ui, tr, report);
                         }
+                    }
+                    None if self.stop_request == Some(StopRequest::Stop) => {
+                        let modules = summary.output_dir.join("modules");
+                        ui.label(tr.tf("training.routed_stopped", &[("folder", &modules.display())]));
                     }
                     None => {
                         ui.label(tr.t("training.discarded"));
