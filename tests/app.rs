@@ -169,6 +169,16 @@ fn start_screen_from_scratch_disables_train() {
     let mut harness = harness(app(Language::English, None, scratch.path()));
     harness.run();
 
+    // Every card fits in the 1200-pixel-wide window, the quick start first.
+    let card_titles = ["Emoji answers", "Chinese review sentiment", "Customer service routing", "Cat persona (小橘)", "Start from scratch"];
+    let mut lefts = Vec::new();
+    for title in card_titles {
+        let bounds = harness.get_by_label(title).accesskit_node().bounding_box().unwrap();
+        assert!(bounds.x1 <= 1200.0, "{title} ends at x = {}", bounds.x1);
+        lefts.push((bounds.y0, bounds.x0));
+    }
+    assert!(lefts.windows(2).all(|pair| pair[0] < pair[1]), "cards out of reading order: {lefts:?}");
+
     harness.get_by_label("Start from scratch").click();
     harness.run();
 
@@ -761,7 +771,7 @@ fn built_in_presets_work_without_source_tree() {
         .iter()
         .map(|preset| preset.path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["cat-persona", "chinese-sentiment", "customer-service", "emoji-quickstart"]);
+    assert_eq!(names, ["emoji-quickstart", "chinese-sentiment", "customer-service", "cat-persona"]);
 
     // Every preset's data files came along, the routed set's subfolder included.
     for preset in &found.presets {

@@ -113,7 +113,7 @@ fn existing_preset_dirs() -> Vec<PathBuf> {
 }
 
 /// Reads every *.toml file in `dirs`. A file name seen in an earlier folder hides the same
-/// name in later folders. Presets are sorted by file name.
+/// name in later folders. Presets are sorted by their `[preset] order`, then by file name.
 pub fn scan(dirs: &[PathBuf]) -> PresetScan {
     let mut scan = PresetScan::default();
     let mut seen_names = HashSet::new();
@@ -148,6 +148,9 @@ pub fn scan(dirs: &[PathBuf]) -> PresetScan {
             }
         }
     }
-    scan.presets.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+    scan.presets.sort_by_key(|preset| {
+        let order = preset.config.preset().and_then(|info| info.order).unwrap_or(u32::MAX);
+        (order, preset.path.file_name().map(|name| name.to_os_string()))
+    });
     scan
 }

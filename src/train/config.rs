@@ -81,6 +81,9 @@ pub struct PresetInfo {
     /// Expected training time on a laptop CPU, in minutes.
     #[serde(default)]
     pub expected_minutes: Option<f64>,
+    /// Place in the gallery: lower comes first; presets without one follow, by file name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

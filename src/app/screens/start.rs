@@ -16,6 +16,7 @@ pub enum StartAction {
 }
 
 const CARD_WIDTH: f32 = 300.0;
+const CARD_MARGIN: f32 = 10.0;
 
 pub fn show(ui: &mut egui::Ui, tr: &Translator, scan: &PresetScan) -> Option<StartAction> {
     let mut action = None;
@@ -35,16 +36,30 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, scan: &PresetScan) -> Option<Sta
         ui.label(tr.t("start.no_presets"));
     }
 
-    ui.horizontal_wrapped(|ui| {
-        for (index, preset) in scan.presets.iter().enumerate() {
-            if preset_card(ui, tr, preset) {
-                action = Some(StartAction::OpenPreset(index));
+    // Cards go in rows that fit the window: horizontal_wrapped does not wrap frames whose
+    // size is only known after drawing them, so the rows are counted here.
+    let spacing = ui.spacing().item_spacing.x;
+    let card_outer_width = CARD_WIDTH + 2.0 * CARD_MARGIN + 2.0;
+    let per_row = (((ui.available_width() + spacing) / (card_outer_width + spacing)).floor() as usize).max(1);
+    let cards = scan.presets.len() + 1;
+    for row_start in (0..cards).step_by(per_row) {
+        ui.horizontal_top(|ui| {
+            for index in row_start..(row_start + per_row).min(cards) {
+                match scan.presets.get(index) {
+                    Some(preset) => {
+                        if preset_card(ui, tr, preset) {
+                            action = Some(StartAction::OpenPreset(index));
+                        }
+                    }
+                    None => {
+                        if scratch_card(ui, tr) {
+                            action = Some(StartAction::FromScratch);
+                        }
+                    }
+                }
             }
-        }
-        if scratch_card(ui, tr) {
-            action = Some(StartAction::FromScratch);
-        }
-    });
+        });
+    }
 
     for (path, error) in &scan.errors {
         ui.colored_label(
@@ -99,7 +114,7 @@ fn scratch_card(ui: &mut egui::Ui, tr: &Translator) -> bool {
 }
 
 fn card_frame(ui: &mut egui::Ui, content: impl FnOnce(&mut egui::Ui)) {
-    egui::Frame::group(ui.style()).inner_margin(10.0).show(ui, |ui| {
+    egui::Frame::group(ui.style()).inner_margin(CARD_MARGIN).show(ui, |ui| {
         ui.set_width(CARD_WIDTH);
         ui.vertical(content);
     });
