@@ -711,7 +711,7 @@ fn routed_preset_trains_and_routes_in_try() {
     let report = harness.state().training().unwrap().router_report().cloned().expect("the router report arrives");
     assert_eq!(report.eval_count, 30);
     harness.get_by_label_contains("Router: it picked the right module for");
-    harness.get_by_label_contains("order-query: ");
+    harness.get_by_label_contains("Order query: ");
 
     harness.get_by_label("Try it").click();
     harness.run_steps(2);

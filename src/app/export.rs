@@ -193,6 +193,11 @@ pub fn model_card_text(metadata: &AdapterMetadata, file_name: &str, tr: &Transla
     );
     let _ = writeln!(card, "- {}: {shape}", tr.t("export.card_shape"));
     let _ = writeln!(card, "- {}: `{}`", tr.t("export.card_weights_fingerprint"), base.weights_fingerprint);
+    if !base.weights_format.is_empty() {
+        // A quantised copy and the full-precision weights are not interchangeable, so the
+        // card names the copy the adapter needs.
+        let _ = writeln!(card, "- {}: {}", tr.t("export.card_weights_format"), base.weights_format);
+    }
 
     let _ = writeln!(card, "\n## {}\n", tr.t("export.card_interventions"));
     for intervention in &metadata.interventions {

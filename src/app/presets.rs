@@ -83,8 +83,28 @@ pub fn write_built_in_presets(dir: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(dir)?;
-    BUILT_IN.extract(dir)?;
+    extract_presets(&BUILT_IN, dir)?;
     tracing::info!(dir = %dir.display(), "wrote the built-in presets");
+    Ok(())
+}
+
+/// Writes the files of `source` under `target`, leaving out runs/ folders: `reft-studio
+/// train` writes its runs beside a config, so a source tree's presets/ may contain some.
+// NOTE: such runs are still built into the binary, which makes it larger; only the copy
+// written here leaves them out.
+fn extract_presets(source: &include_dir::Dir<'_>, target: &Path) -> std::io::Result<()> {
+    for entry in source.entries() {
+        match entry {
+            include_dir::DirEntry::Dir(dir) => {
+                if dir.path().file_name().is_some_and(|name| name == "runs") {
+                    continue;
+                }
+                std::fs::create_dir_all(target.join(dir.path()))?;
+                extract_presets(dir, target)?;
+            }
+            include_dir::DirEntry::File(file) => std::fs::write(target.join(file.path()), file.contents())?,
+        }
+    }
     Ok(())
 }
 

