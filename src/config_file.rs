@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use crate::routing::config::read_config_text;
 use crate::routing::RoutingConfig;
-use crate::train::config::{ConfigError, TrainConfig};
+use crate::train::config::{read_config_text, ConfigError, TrainConfig};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigFile {

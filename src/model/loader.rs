@@ -22,7 +22,7 @@ pub struct LoadedModel {
     pub tokenizer: Option<TextTokenizer>,
     pub chat_template: Option<ChatTemplate>,
     pub files: ModelFiles,
-    /// How the weights are stored on disk, such as "GGUF Q4_1" or "safetensors BF16".
+    /// The storage format of the weights on disk, such as "GGUF Q4_1" or "safetensors BF16".
     pub weights_format: String,
     pub load_seconds: f64,
 }

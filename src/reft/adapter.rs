@@ -77,8 +77,8 @@ pub struct BaseModelIdentity {
     pub vocab_size: usize,
     pub weights_fingerprint: String,
     pub tokenizer_fingerprint: String,
-    /// How the base model's weights were stored, such as "GGUF Q4_1" or "safetensors
-    /// BF16"; empty in adapters written before it was recorded.
+    /// The storage format of the base model's weights, such as "GGUF Q4_1" or "safetensors
+    /// BF16". It is empty in adapters written before it was recorded.
     #[serde(default)]
     pub weights_format: String,
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::reft::InterventionConfig;
 use crate::train::config::{
-    ConfigError, DataSection, ModelSection, OutputSection, PresetInfo, TrainConfig, TrainingSection, CONFIG_VERSION,
+    read_config_text, resolve_against, ConfigError, DataSection, ModelSection, OutputSection, PresetInfo, TrainConfig,
+    TrainingSection, CONFIG_VERSION,
 };
 
 /// A routed set of task modules. `reft-studio train` and the app train every module, then
@@ -66,7 +67,7 @@ pub struct ModuleSpec {
     pub training: Option<TrainingSection>,
 }
 
-/// How the router reads a request.
+/// The pooling that turns a request's hidden states into the router's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pooling {
@@ -200,11 +201,7 @@ impl RoutingConfig {
 
     /// Resolves a path written in the config against the config's folder.
     pub fn resolve_path(&self, value: &str) -> PathBuf {
-        let path = PathBuf::from(value);
-        match (&self.base_dir, path.is_absolute()) {
-            (Some(base), false) => base.join(path),
-            _ => path,
-        }
+        resolve_against(self.base_dir.as_deref(), value)
     }
 
     /// The output folder: `output.dir`, else runs/<name> beside the config.
@@ -299,16 +296,4 @@ impl ModuleSpec {
 
 fn is_valid_module_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-pub(crate) fn read_config_text(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => ConfigError::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    })
 }

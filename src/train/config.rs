@@ -162,6 +162,28 @@ pub struct OutputSection {
     pub dir: Option<String>,
 }
 
+/// Reads a config file's text; a missing file is `ConfigError::NotFound`.
+pub(crate) fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
+/// Resolves a relative path written in a config against `base_dir`, the config's folder.
+pub(crate) fn resolve_against(base_dir: Option<&Path>, value: &str) -> PathBuf {
+    let path = PathBuf::from(value);
+    match (base_dir, path.is_absolute()) {
+        (Some(base), false) => base.join(path),
+        _ => path,
+    }
+}
+
 fn default_version() -> u32 {
     CONFIG_VERSION
 }
@@ -217,15 +239,7 @@ pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
 impl TrainConfig {
     /// Reads a TOML config; relative paths in it resolve against its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => ConfigError::NotFound {
-                path: path.to_path_buf(),
-            },
-            _ => ConfigError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+        let text = read_config_text(path)?;
         let mut config = Self::from_toml(&text).map_err(|reason| ConfigError::Parse {
             path: path.to_path_buf(),
             reason,
@@ -306,11 +320,7 @@ impl TrainConfig {
 
     /// Resolves a path written in the config against the config's folder.
     pub fn resolve_path(&self, value: &str) -> PathBuf {
-        let path = PathBuf::from(value);
-        match (&self.base_dir, path.is_absolute()) {
-            (Some(base), false) => base.join(path),
-            _ => path,
-        }
+        resolve_against(self.base_dir.as_deref(), value)
     }
 
     /// A copy whose file paths are absolute, so it can be saved anywhere (the run's

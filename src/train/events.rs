@@ -101,7 +101,7 @@ pub struct RouterReport {
     pub eval_count: usize,
     /// Per module, on the unseen requests: (module name, right, total).
     pub per_module: Vec<(String, usize, usize)>,
-    /// Where the unseen requests came from: a file, or the held-out share.
+    /// The source of the unseen requests: a file, or the held-out share.
     pub eval_source: String,
 }
 

@@ -5,4 +5,4 @@ pub mod compare;
 pub mod worker;
 
 pub use compare::{compare, Answer, CompareRequest, Comparison};
-pub use worker::{spawn_try_worker, LoadedInfo, ModuleInfo, RouteInfo, TryCommand, TryEvent, TryWorker};
+pub use worker::{spawn_try_worker, LoadedInfo, RouteInfo, TryCommand, TryEvent, TryWorker};

@@ -12,6 +12,7 @@ use crate::model::device::{open_device, DeviceChoice};
 use crate::model::hub::HubOptions;
 use crate::model::loader::{self, LoadedModel};
 use crate::reft::adapter::{load_adapter, read_adapter, LoadedAdapter};
+use crate::routing::bundle::ManifestModule;
 use crate::routing::{is_routing_file, read_manifest, RoutedSet};
 use crate::train::trainer::panic_message;
 
@@ -37,17 +38,9 @@ pub struct LoadedInfo {
     pub task: Task,
     pub labels: Vec<String>,
     /// A routed set's modules, in order; empty for a single adapter.
-    pub modules: Vec<ModuleInfo>,
+    pub modules: Vec<ManifestModule>,
     /// A routed set's router accuracy on unseen requests.
     pub router_accuracy: Option<f64>,
-}
-
-/// One module of a routed set, for the module picker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModuleInfo {
-    pub name: String,
-    pub title_en: Option<String>,
-    pub title_zh_cn: Option<String>,
 }
 
 /// The module that answered a request to a routed set.
@@ -205,16 +198,7 @@ impl WorkerState {
                 model_source: spec,
                 task: first.metadata.task,
                 labels: first.metadata.labels.clone(),
-                modules: set
-                    .manifest
-                    .modules
-                    .iter()
-                    .map(|m| ModuleInfo {
-                        name: m.name.clone(),
-                        title_en: m.title_en.clone(),
-                        title_zh_cn: m.title_zh_cn.clone(),
-                    })
-                    .collect(),
+                modules: set.manifest.modules.clone(),
                 router_accuracy: set.manifest.report.eval_accuracy,
             };
             self.loaded = Some(Loaded::Routed(set));

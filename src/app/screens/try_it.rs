@@ -11,7 +11,7 @@ use crate::data::Task;
 use crate::model::hub::HubOptions;
 use crate::train::evaluate::LabelScores;
 use crate::try_it::{
-    spawn_try_worker, Answer, CompareRequest, Comparison, LoadedInfo, ModuleInfo, RouteInfo, TryCommand, TryEvent, TryWorker,
+    spawn_try_worker, Answer, CompareRequest, Comparison, LoadedInfo, RouteInfo, TryCommand, TryEvent, TryWorker,
 };
 
 /// The worker request in flight.
@@ -307,7 +307,7 @@ impl TryScreen {
                 .modules
                 .iter()
                 .find(|m| m.name == *name)
-                .map(|m| module_title(m, chinese))
+                .map(|m| m.title(chinese).to_string())
                 .unwrap_or_else(|| name.clone()),
             None => automatic.clone(),
         };
@@ -318,7 +318,7 @@ impl TryScreen {
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.request.module, None, automatic);
                     for module in &info.modules {
-                        ui.selectable_value(&mut self.request.module, Some(module.name.clone()), module_title(module, chinese));
+                        ui.selectable_value(&mut self.request.module, Some(module.name.clone()), module.title(chinese).to_string());
                     }
                 })
                 .response
@@ -342,7 +342,7 @@ impl TryScreen {
                 .modules
                 .iter()
                 .find(|m| m.name == route.module)
-                .map(|m| module_title(m, chinese))
+                .map(|m| m.title(chinese).to_string())
                 .unwrap_or_else(|| route.module.clone());
             let probability = route
                 .probabilities
@@ -368,11 +368,6 @@ impl TryScreen {
             }
         });
     }
-}
-
-fn module_title(module: &ModuleInfo, chinese: bool) -> String {
-    let title = if chinese { &module.title_zh_cn } else { &module.title_en };
-    title.clone().unwrap_or_else(|| module.name.clone())
 }
 
 /// Returns all cores but one, so that the window stays responsive while the model runs.
