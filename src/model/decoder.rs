@@ -104,10 +104,10 @@ impl KvCache {
     }
 }
 
-struct RopeTables {
+pub(super) struct RopeTables {
     /// [positions, head_dim / 2]
-    cos: Tensor,
-    sin: Tensor,
+    pub(super) cos: Tensor,
+    pub(super) sin: Tensor,
 }
 
 impl RopeTables {
@@ -159,21 +159,21 @@ fn apply_llama3_scaling(inv_freq: &mut [f64], scaling: &Llama3RopeScaling) {
     }
 }
 
-struct Attention {
-    q_proj: Tensor,
-    k_proj: Tensor,
-    v_proj: Tensor,
-    o_proj: Tensor,
-    q_bias: Option<Tensor>,
-    k_bias: Option<Tensor>,
-    v_bias: Option<Tensor>,
+pub(super) struct Attention {
+    pub(super) q_proj: Tensor,
+    pub(super) k_proj: Tensor,
+    pub(super) v_proj: Tensor,
+    pub(super) o_proj: Tensor,
+    pub(super) q_bias: Option<Tensor>,
+    pub(super) k_bias: Option<Tensor>,
+    pub(super) v_bias: Option<Tensor>,
     /// Per-head RMSNorm weights on queries and keys before RoPE (Qwen3-style models).
-    q_norm: Option<Tensor>,
-    k_norm: Option<Tensor>,
-    rms_norm_eps: f64,
-    num_heads: usize,
-    num_kv_heads: usize,
-    head_dim: usize,
+    pub(super) q_norm: Option<Tensor>,
+    pub(super) k_norm: Option<Tensor>,
+    pub(super) rms_norm_eps: f64,
+    pub(super) num_heads: usize,
+    pub(super) num_kv_heads: usize,
+    pub(super) head_dim: usize,
 }
 
 impl Attention {
@@ -274,10 +274,10 @@ impl Attention {
     }
 }
 
-struct Mlp {
-    gate_proj: Tensor,
-    up_proj: Tensor,
-    down_proj: Tensor,
+pub(super) struct Mlp {
+    pub(super) gate_proj: Tensor,
+    pub(super) up_proj: Tensor,
+    pub(super) down_proj: Tensor,
 }
 
 impl Mlp {
@@ -297,11 +297,11 @@ impl Mlp {
     }
 }
 
-struct Block {
-    input_norm: Tensor,
-    post_attention_norm: Tensor,
-    attention: Attention,
-    mlp: Mlp,
+pub(super) struct Block {
+    pub(super) input_norm: Tensor,
+    pub(super) post_attention_norm: Tensor,
+    pub(super) attention: Attention,
+    pub(super) mlp: Mlp,
 }
 
 impl Block {
@@ -335,14 +335,14 @@ impl Block {
 
 /// A frozen decoder-only language model.
 pub struct Decoder {
-    config: ModelConfig,
-    embed_tokens: Tensor,
-    blocks: Vec<Block>,
-    norm: Tensor,
+    pub(super) config: ModelConfig,
+    pub(super) embed_tokens: Tensor,
+    pub(super) blocks: Vec<Block>,
+    pub(super) norm: Tensor,
     /// [vocab, hidden]; the embedding matrix itself when the head is tied.
-    lm_head: Tensor,
-    rope: RopeTables,
-    device: Device,
+    pub(super) lm_head: Tensor,
+    pub(super) rope: RopeTables,
+    pub(super) device: Device,
 }
 
 impl Decoder {

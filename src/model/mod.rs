@@ -15,6 +15,7 @@ pub mod loader;
 pub mod ops;
 pub mod safetensors;
 pub mod source;
+pub mod suffix_pass;
 pub mod tokenizer;
 pub mod weights;
 

@@ -1,11 +1,16 @@
 //! The training objective: mean cross-entropy over the label tokens of a batch, with the
 //! interventions in place.
+//!
+//! Two passes compute it. When every module sits on one layer and the model runs on the
+//! CPU in f32, the blocks above that layer go through the decoder's hand-written suffix
+//! pass (packed tokens, input gradients only); otherwise candle's autograd runs the
+//! general pass. Both give the same loss and gradients.
 
 use candle_core::{Result, Tensor};
 
 use super::batch::Batch;
 use super::prefix_cache::PrefixCache;
-use crate::model::decoder::{Decoder, LogitsAt};
+use crate::model::decoder::{BlockHook, Decoder, LogitsAt};
 use crate::reft::{InterventionHook, InterventionSet};
 
 /// Mean cross-entropy over every label token in the batch (a token-weighted mean, as
@@ -13,6 +18,21 @@ use crate::reft::{InterventionHook, InterventionSet};
 /// With a prefix cache, the blocks below the first intervened layer run only for examples
 /// the cache has not seen.
 pub fn batch_loss(
+    decoder: &Decoder,
+    set: &InterventionSet,
+    batch: &Batch,
+    training: bool,
+    prefix: Option<&mut PrefixCache>,
+) -> Result<Tensor> {
+    let longest = batch.lengths.iter().map(|&(_, len)| len).max().unwrap_or(0);
+    match single_layer(set) {
+        Some(layer) if decoder.supports_suffix_pass(longest) => suffix_batch_loss(decoder, set, batch, training, prefix, layer),
+        _ => general_batch_loss(decoder, set, batch, training, prefix),
+    }
+}
+
+/// [`batch_loss`] through candle's autograd, whatever the model, device and layers.
+pub fn general_batch_loss(
     decoder: &Decoder,
     set: &InterventionSet,
     batch: &Batch,
@@ -49,4 +69,66 @@ pub fn labelled_logits(
     }
     .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     Ok(output.logits.expect("LogitsAt::Rows yields logits"))
+}
+
+/// The layer every module of `set` sits on, if they share one.
+fn single_layer(set: &InterventionSet) -> Option<usize> {
+    let first = set.modules().first()?.layer;
+    set.modules().iter().all(|m| m.layer == first).then_some(first)
+}
+
+/// [`batch_loss`] with the blocks above `layer` run by [`Decoder::suffix_loss`]. Only the
+/// intervention at `layer` goes through autograd.
+fn suffix_batch_loss(
+    decoder: &Decoder,
+    set: &InterventionSet,
+    batch: &Batch,
+    training: bool,
+    prefix: Option<&mut PrefixCache>,
+    layer: usize,
+) -> Result<Tensor> {
+    if batch.label_count == 0 {
+        candle_core::bail!("the batch has no label tokens: every example needs a non-empty target");
+    }
+    let model_error = |e: crate::model::ModelError| candle_core::Error::Msg(e.to_string());
+    let hidden = match prefix.filter(|cache| cache.layer() == layer) {
+        Some(cache) => cache.block_output(decoder, batch)?.0,
+        None => decoder
+            .hidden_after(&batch.input_ids, Some(&batch.attention_mask), layer)
+            .map_err(model_error)?,
+    };
+    let rows = set.row_positions(&batch.lengths, false);
+    let mut hook = InterventionHook::new(set, rows, training);
+    let edited = hook.on_block_output(layer, &hidden, 0)?.unwrap_or(hidden);
+
+    // Pack the real tokens end to end: padding costs nothing above the intervention.
+    let (examples, seq, dim) = edited.dims3()?;
+    let lengths: Vec<usize> = batch.lengths.iter().map(|&(_, len)| len).collect();
+    let mut starts = Vec::with_capacity(examples);
+    let mut real_rows = Vec::with_capacity(batch.token_count);
+    for (example, &len) in lengths.iter().enumerate() {
+        starts.push(real_rows.len());
+        real_rows.extend((0..len).map(|t| (example * seq + t) as u32));
+    }
+    let index = Tensor::new(real_rows.as_slice(), edited.device())?;
+    let packed = edited.reshape((examples * seq, dim))?.index_select(&index, 0)?;
+    let label_rows: Vec<usize> = batch
+        .label_rows
+        .to_vec1::<u32>()?
+        .iter()
+        .map(|&row| starts[row as usize / seq] + row as usize % seq)
+        .collect();
+    let label_ids = batch.label_ids.to_vec1::<u32>()?;
+
+    let input = packed.detach().flatten_all()?.to_vec1::<f32>()?;
+    let out = decoder
+        .suffix_loss(&input, &lengths, layer + 1, &label_rows, &label_ids)
+        .map_err(model_error)?;
+
+    // sum(packed * grad) has gradient `grad` with respect to `packed`; subtracting its own
+    // detached value leaves a tensor worth exactly the loss that backpropagates into the
+    // intervention.
+    let grad = Tensor::from_vec(out.input_grad, packed.shape(), packed.device())?;
+    let linked = (&packed * &grad)?.sum_all()?;
+    (&linked - linked.detach())?.affine(1.0, f64::from(out.loss))
 }

@@ -1,0 +1,788 @@
+//! The training pass through the frozen blocks above an intervention, on the CPU.
+//!
+//! Training needs two things from the blocks above the intervened layer: the loss, and its
+//! gradient with respect to the hidden state the intervention wrote. Nothing up there
+//! learns. So this pass runs those blocks forward on the real tokens only (the batch's
+//! sequences packed end to end, no padding), keeps just what the input gradient needs,
+//! then runs them backward by hand: no weight gradient, no autograd graph, and the final
+//! norm and LM head only at the positions that carry a loss. Matrix products go straight
+//! to the gemm crate; the element-wise steps are fused loops over rows.
+
+use candle_core::{DType, Storage, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::decoder::{Block, Decoder};
+use super::error::{ModelError, Result};
+
+/// Label rows scored per pass of the LM head; bounds the logits buffer (256 x vocab).
+const HEAD_CHUNK_ROWS: usize = 256;
+
+/// What [`Decoder::suffix_loss`] returns.
+pub struct SuffixLoss {
+    /// Mean cross-entropy over the label positions.
+    pub loss: f32,
+    /// The gradient of `loss` with respect to the input hidden state, [tokens, hidden],
+    /// packed like the input.
+    pub input_grad: Vec<f32>,
+}
+
+/// The batch's sequences, packed end to end: row `r` of a [tokens, width] buffer is
+/// position `positions[r]` of sequence `seq_of[r]`.
+struct Packing {
+    /// (first row, length) of each sequence.
+    spans: Vec<(usize, usize)>,
+    positions: Vec<usize>,
+    tokens: usize,
+}
+
+impl Packing {
+    fn new(lengths: &[usize]) -> Self {
+        let mut spans = Vec::with_capacity(lengths.len());
+        let mut positions = Vec::new();
+        let mut start = 0;
+        for &len in lengths {
+            spans.push((start, len));
+            positions.extend(0..len);
+            start += len;
+        }
+        Self { spans, positions, tokens: start }
+    }
+
+    /// Offset of each sequence's attention probabilities ([heads, len, len] each).
+    fn prob_offsets(&self, heads: usize) -> (Vec<usize>, usize) {
+        let mut offsets = Vec::with_capacity(self.spans.len());
+        let mut total = 0;
+        for &(_, len) in &self.spans {
+            offsets.push(total);
+            total += heads * len * len;
+        }
+        (offsets, total)
+    }
+}
+
+/// A read lock on a tensor's f32 host memory. Weights are contiguous f32 on the CPU when
+/// [`Decoder::supports_suffix_pass`] holds.
+struct HostSlice<'a> {
+    storage: candle_core::StorageRef<'a>,
+    start: usize,
+    len: usize,
+}
+
+impl<'a> HostSlice<'a> {
+    fn new(tensor: &'a Tensor) -> Result<Self> {
+        let (storage, layout) = tensor.storage_and_layout();
+        if !layout.is_contiguous() {
+            return Err(unsupported("a weight is not contiguous in memory"));
+        }
+        let start = layout.start_offset();
+        let len = tensor.elem_count();
+        Ok(Self { storage, start, len })
+    }
+
+    fn get(&self) -> Result<&[f32]> {
+        match &*self.storage {
+            Storage::Cpu(cpu) => Ok(&cpu.as_slice::<f32>()?[self.start..self.start + self.len]),
+            _ => Err(unsupported("weights are not in CPU memory")),
+        }
+    }
+}
+
+fn unsupported(what: &str) -> ModelError {
+    ModelError::Candle(candle_core::Error::Msg(format!("the CPU training pass cannot run: {what}")))
+}
+
+/// A raw pointer that parallel tasks write through, each to rows or columns no other task
+/// touches.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+
+// SAFETY: every use writes disjoint regions from different tasks (see each call site).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer. A method rather than the field, so that closures capture the whole
+    /// (Send) wrapper rather than the bare pointer.
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// A matrix operand: element (i, j) lives at `ptr[i * row_stride + j * col_stride]`.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl View {
+    fn rows(data: &[f32], width: usize) -> Self {
+        Self::strided(data.as_ptr(), width, 1)
+    }
+
+    /// The transpose of a row-major [.., width] matrix.
+    fn transposed(data: &[f32], width: usize) -> Self {
+        Self::strided(data.as_ptr(), 1, width)
+    }
+
+    fn strided(ptr: *const f32, row_stride: usize, col_stride: usize) -> Self {
+        Self {
+            ptr,
+            row_stride: row_stride as isize,
+            col_stride: col_stride as isize,
+        }
+    }
+}
+
+/// `dst[m, n] = (accumulate ? dst : 0) + scale * lhs[m, k] @ rhs[k, n]`, `dst` row-major
+/// with row stride `dst_stride`.
+///
+/// SAFETY: the views and `dst` must cover the m x k, k x n and m x n elements they
+/// describe, and no other thread may write `dst`'s elements meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_stride: usize,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+    scale: f32,
+    parallelism: Parallelism,
+) {
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_stride as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.ptr,
+            rhs.col_stride,
+            rhs.row_stride,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Parallelism for one large product: every thread of the current rayon pool.
+fn all_threads() -> Parallelism {
+    match rayon::current_num_threads() {
+        0 | 1 => Parallelism::None,
+        n => Parallelism::Rayon(n),
+    }
+}
+
+/// `x [rows, in] @ w^T` for a weight `w` stored [out, in]: [rows, out].
+fn linear(x: &[f32], rows: usize, w: &[f32], out: usize) -> Vec<f32> {
+    let inner = w.len() / out;
+    let mut y = vec![0.0; rows * out];
+    // SAFETY: x is [rows, inner], w is [out, inner], y is [rows, out].
+    unsafe {
+        matmul(
+            (rows, out, inner),
+            y.as_mut_ptr(),
+            out,
+            false,
+            View::rows(x, inner),
+            View::transposed(w, inner),
+            1.0,
+            all_threads(),
+        );
+    }
+    y
+}
+
+/// The input gradient of [`linear`]: `dst [rows, in] (+)= dy [rows, out] @ w [out, in]`.
+fn linear_input_grad(dy: &[f32], rows: usize, w: &[f32], out: usize, dst: &mut [f32], accumulate: bool) {
+    let inner = w.len() / out;
+    debug_assert_eq!(dst.len(), rows * inner);
+    // SAFETY: dy is [rows, out], w is [out, inner], dst is [rows, inner].
+    unsafe {
+        matmul(
+            (rows, inner, out),
+            dst.as_mut_ptr(),
+            inner,
+            accumulate,
+            View::rows(dy, out),
+            View::rows(w, inner),
+            1.0,
+            all_threads(),
+        );
+    }
+}
+
+fn add_bias(y: &mut [f32], bias: Option<&[f32]>) {
+    if let Some(bias) = bias {
+        y.par_chunks_mut(bias.len()).for_each(|row| {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        });
+    }
+}
+
+/// RMSNorm of each row: returns the normed rows and each row's 1 / rms.
+fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>) {
+    let width = weight.len();
+    let mut normed = vec![0.0; x.len()];
+    let mut inv = vec![0.0; x.len() / width];
+    normed
+        .par_chunks_mut(width)
+        .zip(inv.par_iter_mut())
+        .zip(x.par_chunks(width))
+        .for_each(|((out, inv), row)| {
+            let mean_square = row.iter().map(|v| v * v).sum::<f32>() / width as f32;
+            *inv = 1.0 / (mean_square + eps).sqrt();
+            for ((o, v), w) in out.iter_mut().zip(row).zip(weight) {
+                *o = v * *inv * w;
+            }
+        });
+    (normed, inv)
+}
+
+/// Adds the input gradient of one RMSNorm row to `dx`: `dy` is the gradient of its output.
+fn rms_norm_row_grad(dx: &mut [f32], x: &[f32], inv: f32, weight: &[f32], dy: &[f32]) {
+    let width = weight.len() as f32;
+    let dot: f32 = dy.iter().zip(weight).zip(x).map(|((g, w), v)| g * w * v).sum();
+    let coeff = dot * inv * inv * inv / width;
+    for (((d, g), w), v) in dx.iter_mut().zip(dy).zip(weight).zip(x) {
+        *d += inv * g * w - coeff * v;
+    }
+}
+
+/// [`rms_norm_row_grad`] for every row.
+fn rms_norm_grad(dx: &mut [f32], x: &[f32], inv: &[f32], weight: &[f32], dy: &[f32]) {
+    let width = weight.len();
+    dx.par_chunks_mut(width)
+        .zip(x.par_chunks(width))
+        .zip(dy.par_chunks(width))
+        .zip(inv.par_iter())
+        .for_each(|(((dx, x), dy), &inv)| rms_norm_row_grad(dx, x, inv, weight, dy));
+}
+
+/// Rotary position embedding (Hugging Face's rotate-half layout) of every head of every
+/// row, in place. `inverse` applies the transposed rotation, which is also its backward.
+fn rope_rows(x: &mut [f32], width: usize, head_dim: usize, positions: &[usize], tables: (&[f32], &[f32]), inverse: bool) {
+    let half = head_dim / 2;
+    let (cos, sin) = tables;
+    let sign = if inverse { -1.0 } else { 1.0 };
+    x.par_chunks_mut(width).zip(positions.par_iter()).for_each(|(row, &pos)| {
+        let (cos, sin) = (&cos[pos * half..(pos + 1) * half], &sin[pos * half..(pos + 1) * half]);
+        for head in row.chunks_mut(head_dim) {
+            let (a, b) = head.split_at_mut(half);
+            for i in 0..half {
+                let (x1, x2) = (a[i], b[i]);
+                let s = sign * sin[i];
+                a[i] = x1 * cos[i] - x2 * s;
+                b[i] = x2 * cos[i] + x1 * s;
+            }
+        }
+    });
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Shapes of one block's attention.
+#[derive(Clone, Copy)]
+struct Heads {
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Heads {
+    fn q_width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    fn kv_width(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+
+    fn group(&self) -> usize {
+        self.heads / self.kv_heads
+    }
+
+    fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
+
+/// Causal attention within each packed sequence. Returns the context [tokens, q_width] and
+/// the attention probabilities, [heads, len, len] per sequence.
+fn attention_forward(q: &[f32], k: &[f32], v: &[f32], packing: &Packing, shape: Heads) -> (Vec<f32>, Vec<f32>) {
+    let (qw, kw, hd) = (shape.q_width(), shape.kv_width(), shape.head_dim);
+    let (prob_offsets, prob_total) = packing.prob_offsets(shape.heads);
+    let mut context = vec![0.0; packing.tokens * qw];
+    let mut probs = vec![0.0; prob_total];
+    let context_ptr = SharedMut(context.as_mut_ptr());
+    let probs_ptr = SharedMut(probs.as_mut_ptr());
+
+    let tasks: Vec<(usize, usize)> = (0..packing.spans.len())
+        .flat_map(|s| (0..shape.heads).map(move |h| (s, h)))
+        .collect();
+    tasks.par_iter().for_each(|&(s, h)| {
+        let (start, len) = packing.spans[s];
+        let kv = h / shape.group();
+        // SAFETY: task (s, h) writes only head h's columns of sequence s's rows of the
+        // context, and its own [len, len] block of the probabilities.
+        unsafe {
+            let p = probs_ptr.ptr().add(prob_offsets[s] + h * len * len);
+            matmul(
+                (len, len, hd),
+                p,
+                len,
+                false,
+                View::strided(q.as_ptr().add(start * qw + h * hd), qw, 1),
+                View::strided(k.as_ptr().add(start * kw + kv * hd), 1, kw),
+                shape.scale(),
+                Parallelism::None,
+            );
+            let scores = std::slice::from_raw_parts_mut(p, len * len);
+            for (i, row) in scores.chunks_mut(len).enumerate() {
+                let (visible, future) = row.split_at_mut(i + 1);
+                let max = visible.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for s in visible.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                visible.iter_mut().for_each(|s| *s /= sum);
+                future.fill(0.0);
+            }
+            matmul(
+                (len, hd, len),
+                context_ptr.ptr().add(start * qw + h * hd),
+                qw,
+                false,
+                View::strided(p, len, 1),
+                View::strided(v.as_ptr().add(start * kw + kv * hd), kw, 1),
+                1.0,
+                Parallelism::None,
+            );
+        }
+    });
+    (context, probs)
+}
+
+/// The backward of [`attention_forward`]: gradients of the (rotated) queries and keys and
+/// of the values, given the context's gradient.
+fn attention_backward(
+    saved: &Saved,
+    d_context: &[f32],
+    packing: &Packing,
+    shape: Heads,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (qw, kw, hd) = (shape.q_width(), shape.kv_width(), shape.head_dim);
+    let (prob_offsets, _) = packing.prob_offsets(shape.heads);
+    let mut dq = vec![0.0; packing.tokens * qw];
+    let mut dk = vec![0.0; packing.tokens * kw];
+    let mut dv = vec![0.0; packing.tokens * kw];
+    let (dq_ptr, dk_ptr, dv_ptr) = (SharedMut(dq.as_mut_ptr()), SharedMut(dk.as_mut_ptr()), SharedMut(dv.as_mut_ptr()));
+    let (q, k, v, probs) = (&saved.q, &saved.k, &saved.v, &saved.probs);
+
+    let tasks: Vec<(usize, usize)> = (0..packing.spans.len())
+        .flat_map(|s| (0..shape.kv_heads).map(move |g| (s, g)))
+        .collect();
+    tasks.par_iter().for_each(|&(s, kv)| {
+        let (start, len) = packing.spans[s];
+        let mut d_scores = vec![0.0; len * len];
+        for h in kv * shape.group()..(kv + 1) * shape.group() {
+            let p = &probs[prob_offsets[s] + h * len * len..][..len * len];
+            // SAFETY: task (s, kv) writes only sequence s's rows of dq's columns for the
+            // query heads of group kv, and of dk's and dv's columns for head kv.
+            unsafe {
+                let d_ctx = View::strided(d_context.as_ptr().add(start * qw + h * hd), qw, 1);
+                matmul(
+                    (len, len, hd),
+                    d_scores.as_mut_ptr(),
+                    len,
+                    false,
+                    d_ctx,
+                    View::strided(v.as_ptr().add(start * kw + kv * hd), 1, kw),
+                    1.0,
+                    Parallelism::None,
+                );
+                // Softmax backward, with the score scale folded in.
+                for (row_p, row_d) in p.chunks(len).zip(d_scores.chunks_mut(len)) {
+                    let dot: f32 = row_p.iter().zip(row_d.iter()).map(|(a, b)| a * b).sum();
+                    for (d, &pv) in row_d.iter_mut().zip(row_p) {
+                        *d = pv * (*d - dot) * shape.scale();
+                    }
+                }
+                matmul(
+                    (len, hd, len),
+                    dq_ptr.ptr().add(start * qw + h * hd),
+                    qw,
+                    false,
+                    View::rows(&d_scores, len),
+                    View::strided(k.as_ptr().add(start * kw + kv * hd), kw, 1),
+                    1.0,
+                    Parallelism::None,
+                );
+                matmul(
+                    (len, hd, len),
+                    dk_ptr.ptr().add(start * kw + kv * hd),
+                    kw,
+                    true,
+                    View::transposed(&d_scores, len),
+                    View::strided(q.as_ptr().add(start * qw + h * hd), qw, 1),
+                    1.0,
+                    Parallelism::None,
+                );
+                matmul(
+                    (len, hd, len),
+                    dv_ptr.ptr().add(start * kw + kv * hd),
+                    kw,
+                    true,
+                    View::transposed(p, len),
+                    d_ctx,
+                    1.0,
+                    Parallelism::None,
+                );
+            }
+        }
+    });
+    (dq, dk, dv)
+}
+
+/// What one block's backward needs from its forward (its input is kept by the caller).
+struct Saved {
+    inv_input: Vec<f32>,
+    /// Queries and keys after RoPE.
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    probs: Vec<f32>,
+    /// The residual stream after attention.
+    mid: Vec<f32>,
+    inv_mid: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+}
+
+/// Read locks on one block's weights.
+struct BlockWeights<'a> {
+    input_norm: HostSlice<'a>,
+    post_norm: HostSlice<'a>,
+    q: HostSlice<'a>,
+    k: HostSlice<'a>,
+    v: HostSlice<'a>,
+    o: HostSlice<'a>,
+    q_bias: Option<HostSlice<'a>>,
+    k_bias: Option<HostSlice<'a>>,
+    v_bias: Option<HostSlice<'a>>,
+    gate: HostSlice<'a>,
+    up: HostSlice<'a>,
+    down: HostSlice<'a>,
+}
+
+impl<'a> BlockWeights<'a> {
+    fn new(block: &'a Block) -> Result<Self> {
+        let a = &block.attention;
+        let optional = |t: &'a Option<Tensor>| t.as_ref().map(HostSlice::new).transpose();
+        Ok(Self {
+            input_norm: HostSlice::new(&block.input_norm)?,
+            post_norm: HostSlice::new(&block.post_attention_norm)?,
+            q: HostSlice::new(&a.q_proj)?,
+            k: HostSlice::new(&a.k_proj)?,
+            v: HostSlice::new(&a.v_proj)?,
+            o: HostSlice::new(&a.o_proj)?,
+            q_bias: optional(&a.q_bias)?,
+            k_bias: optional(&a.k_bias)?,
+            v_bias: optional(&a.v_bias)?,
+            gate: HostSlice::new(&block.mlp.gate_proj)?,
+            up: HostSlice::new(&block.mlp.up_proj)?,
+            down: HostSlice::new(&block.mlp.down_proj)?,
+        })
+    }
+}
+
+fn optional_slice<'a>(slice: &'a Option<HostSlice<'_>>) -> Result<Option<&'a [f32]>> {
+    slice.as_ref().map(HostSlice::get).transpose()
+}
+
+impl Decoder {
+    /// Whether [`Decoder::suffix_loss`] can run on this model for sequences up to `longest`
+    /// tokens: f32 weights on the CPU, no per-head query/key norms, and no sliding window
+    /// shorter than the sequences.
+    pub fn supports_suffix_pass(&self, longest: usize) -> bool {
+        self.device.is_cpu()
+            && self.embed_tokens.dtype() == DType::F32
+            && self.blocks.iter().all(|b| {
+                b.attention.q_norm.is_none()
+                    && b.attention.k_norm.is_none()
+                    && b.input_norm.dtype() == DType::F32
+                    && b.attention.q_proj.dtype() == DType::F32
+            })
+            && self.config.sliding_window.is_none_or(|w| longest <= w)
+            && longest <= self.max_positions()
+    }
+
+    /// Runs blocks `first..` on `input` (the input of block `first`, [tokens, hidden] with
+    /// the sequences of `lengths` packed end to end), then the final norm and the head at
+    /// `label_rows`, and returns the mean cross-entropy against `label_ids` with its
+    /// gradient with respect to `input`. `first` may equal the number of blocks (the
+    /// intervention sits on the last one).
+    pub fn suffix_loss(
+        &self,
+        input: &[f32],
+        lengths: &[usize],
+        first: usize,
+        label_rows: &[usize],
+        label_ids: &[u32],
+    ) -> Result<SuffixLoss> {
+        let hidden = self.config.hidden_size;
+        let packing = Packing::new(lengths);
+        let longest = lengths.iter().copied().max().unwrap_or(0);
+        if !self.supports_suffix_pass(longest) {
+            return Err(unsupported("this model or device needs the general pass"));
+        }
+        if input.len() != packing.tokens * hidden || first > self.blocks.len() {
+            return Err(unsupported("the input does not match the packed sequences"));
+        }
+        if label_rows.is_empty() || label_rows.len() != label_ids.len() {
+            return Err(unsupported("the labels do not match their rows"));
+        }
+
+        let cos = HostSlice::new(&self.rope.cos)?;
+        let sin = HostSlice::new(&self.rope.sin)?;
+        let tables = (cos.get()?, sin.get()?);
+        let eps = self.config.rms_norm_eps as f32;
+
+        // Forward, keeping each block's input and what its backward needs.
+        let mut inputs = vec![input.to_vec()];
+        let mut saved = Vec::new();
+        for block in &self.blocks[first..] {
+            let x = inputs.last().expect("the input is first");
+            let (y, s) = block_forward(block, x, &packing, tables, eps)?;
+            inputs.push(y);
+            saved.push(s);
+        }
+
+        let top = inputs.pop().expect("the input is first");
+        let (loss, mut grad) = self.head_loss(&top, label_rows, label_ids, eps)?;
+
+        for (block, (x, s)) in self.blocks[first..].iter().zip(inputs.iter().zip(&saved)).rev() {
+            grad = block_backward(block, x, s, grad, &packing, tables)?;
+        }
+        Ok(SuffixLoss { loss, input_grad: grad })
+    }
+
+    /// The final norm and the LM head at `label_rows` of `top` ([tokens, hidden]): the mean
+    /// cross-entropy and its gradient with respect to `top`.
+    fn head_loss(&self, top: &[f32], label_rows: &[usize], label_ids: &[u32], eps: f32) -> Result<(f32, Vec<f32>)> {
+        let hidden = self.config.hidden_size;
+        let vocab = self.config.vocab_size;
+        let norm = HostSlice::new(&self.norm)?;
+        let norm = norm.get()?;
+        let head = HostSlice::new(&self.lm_head)?;
+        let head = head.get()?;
+        let count = label_rows.len() as f32;
+
+        let mut grad = vec![0.0; top.len()];
+        let mut loss_sum = 0.0f64;
+        for (rows, ids) in label_rows.chunks(HEAD_CHUNK_ROWS).zip(label_ids.chunks(HEAD_CHUNK_ROWS)) {
+            let picked: Vec<f32> = rows.iter().flat_map(|&r| top[r * hidden..(r + 1) * hidden].iter().copied()).collect();
+            let (normed, inv) = rms_norm_rows(&picked, norm, eps);
+            let mut logits = linear(&normed, rows.len(), head, vocab);
+
+            // Turn each row of logits into d loss / d logits: (softmax - one-hot) / count.
+            let row_losses: Vec<f64> = logits
+                .par_chunks_mut(vocab)
+                .zip(ids.par_iter())
+                .map(|(row, &id)| {
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let sum: f32 = row.iter().map(|&l| (l - max).exp()).sum();
+                    let log_sum = max + sum.ln();
+                    let loss = f64::from(log_sum - row[id as usize]);
+                    row.iter_mut().for_each(|l| *l = (*l - log_sum).exp() / count);
+                    row[id as usize] -= 1.0 / count;
+                    loss
+                })
+                .collect();
+            loss_sum += row_losses.iter().sum::<f64>();
+
+            let mut d_normed = vec![0.0; normed.len()];
+            linear_input_grad(&logits, rows.len(), head, vocab, &mut d_normed, false);
+            for (i, &r) in rows.iter().enumerate() {
+                let span = i * hidden..(i + 1) * hidden;
+                rms_norm_row_grad(
+                    &mut grad[r * hidden..(r + 1) * hidden],
+                    &picked[span.clone()],
+                    inv[i],
+                    norm,
+                    &d_normed[span],
+                );
+            }
+        }
+        Ok(((loss_sum / f64::from(count)) as f32, grad))
+    }
+}
+
+fn heads_of(block: &Block) -> Heads {
+    Heads {
+        heads: block.attention.num_heads,
+        kv_heads: block.attention.num_kv_heads,
+        head_dim: block.attention.head_dim,
+    }
+}
+
+fn block_forward(block: &Block, x: &[f32], packing: &Packing, tables: (&[f32], &[f32]), eps: f32) -> Result<(Vec<f32>, Saved)> {
+    let w = BlockWeights::new(block)?;
+    let shape = heads_of(block);
+    let rows = packing.tokens;
+
+    // Attention.
+    let (normed, inv_input) = rms_norm_rows(x, w.input_norm.get()?, eps);
+    let mut q = linear(&normed, rows, w.q.get()?, shape.q_width());
+    let mut k = linear(&normed, rows, w.k.get()?, shape.kv_width());
+    let mut v = linear(&normed, rows, w.v.get()?, shape.kv_width());
+    add_bias(&mut q, optional_slice(&w.q_bias)?);
+    add_bias(&mut k, optional_slice(&w.k_bias)?);
+    add_bias(&mut v, optional_slice(&w.v_bias)?);
+    rope_rows(&mut q, shape.q_width(), shape.head_dim, &packing.positions, tables, false);
+    rope_rows(&mut k, shape.kv_width(), shape.head_dim, &packing.positions, tables, false);
+
+    let (context, probs) = attention_forward(&q, &k, &v, packing, shape);
+    let hidden = x.len() / rows.max(1);
+    let mut mid = linear(&context, rows, w.o.get()?, hidden);
+    mid.par_iter_mut().zip(x.par_iter()).for_each(|(m, x)| *m += x);
+
+    // MLP: down(silu(gate) * up).
+    let (normed, inv_mid) = rms_norm_rows(&mid, w.post_norm.get()?, eps);
+    let inner = w.gate.get()?.len() / hidden;
+    let gate = linear(&normed, rows, w.gate.get()?, inner);
+    let up = linear(&normed, rows, w.up.get()?, inner);
+    let activated: Vec<f32> = gate.par_iter().zip(up.par_iter()).map(|(&g, &u)| g * sigmoid(g) * u).collect();
+    let mut out = linear(&activated, rows, w.down.get()?, hidden);
+    out.par_iter_mut().zip(mid.par_iter()).for_each(|(o, m)| *o += m);
+
+    let saved = Saved {
+        inv_input,
+        q,
+        k,
+        v,
+        probs,
+        mid,
+        inv_mid,
+        gate,
+        up,
+    };
+    Ok((out, saved))
+}
+
+/// The input gradient of one block, given the gradient of its output `d_out`.
+fn block_backward(
+    block: &Block,
+    x: &[f32],
+    saved: &Saved,
+    d_out: Vec<f32>,
+    packing: &Packing,
+    tables: (&[f32], &[f32]),
+) -> Result<Vec<f32>> {
+    let w = BlockWeights::new(block)?;
+    let shape = heads_of(block);
+    let rows = packing.tokens;
+    let hidden = x.len() / rows.max(1);
+    let inner = saved.gate.len() / rows.max(1);
+
+    // MLP: d activated, then through silu(gate) * up to the gate and up projections.
+    let down = w.down.get()?;
+    let mut d_gate = vec![0.0; rows * inner];
+    linear_input_grad(&d_out, rows, down, hidden, &mut d_gate, false);
+    let mut d_up = vec![0.0; rows * inner];
+    d_gate
+        .par_iter_mut()
+        .zip(d_up.par_iter_mut())
+        .zip(saved.gate.par_iter().zip(saved.up.par_iter()))
+        .for_each(|((dg, du), (&g, &u))| {
+            let s = sigmoid(g);
+            let d_act = *dg;
+            *du = d_act * g * s;
+            *dg = d_act * u * s * (1.0 + g * (1.0 - s));
+        });
+    let mut d_normed = vec![0.0; rows * hidden];
+    linear_input_grad(&d_gate, rows, w.gate.get()?, inner, &mut d_normed, false);
+    linear_input_grad(&d_up, rows, w.up.get()?, inner, &mut d_normed, true);
+    let mut d_mid = d_out;
+    rms_norm_grad(&mut d_mid, &saved.mid, &saved.inv_mid, w.post_norm.get()?, &d_normed);
+
+    // Attention.
+    let mut d_context = vec![0.0; rows * shape.q_width()];
+    linear_input_grad(&d_mid, rows, w.o.get()?, hidden, &mut d_context, false);
+    let (mut dq, mut dk, dv) = attention_backward(saved, &d_context, packing, shape);
+    rope_rows(&mut dq, shape.q_width(), shape.head_dim, &packing.positions, tables, true);
+    rope_rows(&mut dk, shape.kv_width(), shape.head_dim, &packing.positions, tables, true);
+
+    let mut d_normed = vec![0.0; rows * hidden];
+    linear_input_grad(&dq, rows, w.q.get()?, shape.q_width(), &mut d_normed, false);
+    linear_input_grad(&dk, rows, w.k.get()?, shape.kv_width(), &mut d_normed, true);
+    linear_input_grad(&dv, rows, w.v.get()?, shape.kv_width(), &mut d_normed, true);
+    let mut d_x = d_mid;
+    rms_norm_grad(&mut d_x, x, &saved.inv_input, w.input_norm.get()?, &d_normed);
+    Ok(d_x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|t| a[i * k + t] * b[t * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn linear_and_its_input_grad_match_naive_products() {
+        let (rows, inner, out) = (5, 7, 3);
+        let x: Vec<f32> = (0..rows * inner).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..out * inner).map(|i| (i as f32 * 0.11).cos()).collect();
+        let w_t: Vec<f32> = (0..inner * out).map(|i| w[(i % out) * inner + i / out]).collect();
+
+        let y = linear(&x, rows, &w, out);
+        for (a, b) in y.iter().zip(naive(&x, &w_t, rows, inner, out)) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+
+        let mut dx = vec![1.0; rows * inner];
+        linear_input_grad(&y, rows, &w, out, &mut dx, true);
+        for (a, b) in dx.iter().zip(naive(&y, &w, rows, out, inner)) {
+            assert!((a - (b + 1.0)).abs() < 1e-4, "{a} vs {}", b + 1.0);
+        }
+    }
+
+    #[test]
+    fn inverse_rope_undoes_rope() {
+        let (width, head_dim) = (8, 4);
+        let positions = vec![0, 1, 2];
+        let cos: Vec<f32> = (0..6).map(|i| (i as f32 * 0.3).cos()).collect();
+        let sin: Vec<f32> = (0..6).map(|i| (i as f32 * 0.3).sin()).collect();
+        let original: Vec<f32> = (0..3 * width).map(|i| i as f32 - 7.0).collect();
+        let mut x = original.clone();
+        rope_rows(&mut x, width, head_dim, &positions, (&cos, &sin), false);
+        assert!((x[8] - original[8]).abs() > 0.1, "position 1 rotates");
+        rope_rows(&mut x, width, head_dim, &positions, (&cos, &sin), true);
+        for (a, b) in x.iter().zip(&original) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+}
