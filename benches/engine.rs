@@ -22,7 +22,8 @@ fn main() {
     };
 
     let started = Instant::now();
-    let model = loader::load_files(ModelFiles::Gguf(path.into()), &Device::Cpu).expect("model loads");
+    let model =
+        loader::load_files(ModelFiles::Gguf(path.into()), &Device::Cpu).expect("model loads");
     let load_seconds = started.elapsed().as_secs_f64();
 
     // Deterministic token ids spread over the vocabulary.
@@ -34,7 +35,10 @@ fn main() {
                 .collect()
         })
         .collect();
-    let input = model.decoder.ids_tensor(&rows).expect("ids fit the vocabulary");
+    let input = model
+        .decoder
+        .ids_tensor(&rows)
+        .expect("ids fit the vocabulary");
 
     let mut seconds = Vec::with_capacity(REPEATS);
     for _ in 0..REPEATS {

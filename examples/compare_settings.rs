@@ -29,24 +29,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|path| TrainConfig::load(path).map_err(|e| format!("{}: {e}", path.display())))
         .collect::<Result<Vec<_>, _>>()?;
     let first = &configs[0];
-    if let Some(other) = configs.iter().find(|c| c.model.source != first.model.source) {
-        return Err(format!("every config must use the same model: {} and {}", first.model.source, other.model.source).into());
+    if let Some(other) = configs
+        .iter()
+        .find(|c| c.model.source != first.model.source)
+    {
+        return Err(format!(
+            "every config must use the same model: {} and {}",
+            first.model.source, other.model.source
+        )
+        .into());
     }
 
     let device = open_device(DeviceChoice::Cpu)?;
-    let model = loader::load_spec(&first.model.source, first.base_dir.as_deref(), &HubOptions::from_env(), &device, &mut |_| {})?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(first.thread_count()).build()?;
+    let model = loader::load_spec(
+        &first.model.source,
+        first.base_dir.as_deref(),
+        &HubOptions::from_env(),
+        &device,
+        &mut |_| {},
+    )?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(first.thread_count())
+        .build()?;
 
     let mut caches = PrefixCaches::default();
     for config in &configs {
         let started = Instant::now();
         let (events, _received) = unbounded();
         let (_commands, commands) = unbounded();
-        let outcome = pool.install(|| run_with_model_sharing(config, &model, &events, &commands, &mut caches))?;
+        let outcome = pool
+            .install(|| run_with_model_sharing(config, &model, &events, &commands, &mut caches))?;
         let eval = outcome.summary.final_eval;
-        let accuracy = eval.as_ref().and_then(|e| e.accuracy).map_or("-".to_string(), |a| format!("{a:.4}"));
-        let loss = eval.as_ref().map_or("-".to_string(), |e| format!("{:.4}", e.loss));
-        println!("{}\t{accuracy}\t{loss}\t{:.0}", config.run_name(), started.elapsed().as_secs_f64());
+        let accuracy = eval
+            .as_ref()
+            .and_then(|e| e.accuracy)
+            .map_or("-".to_string(), |a| format!("{a:.4}"));
+        let loss = eval
+            .as_ref()
+            .map_or("-".to_string(), |e| format!("{:.4}", e.loss));
+        println!(
+            "{}\t{accuracy}\t{loss}\t{:.0}",
+            config.run_name(),
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

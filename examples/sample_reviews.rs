@@ -23,11 +23,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let pos = read_text_lines(&data.join("pos.txt"))?;
     let neg = read_text_lines(&data.join("neg.txt"))?;
-    let (train, eval) = balanced_sample(&pos, &neg, train_per_class, eval_per_class, 8, 120, seed, ("正面", "负面"));
+    let (train, eval) = balanced_sample(
+        &pos,
+        &neg,
+        train_per_class,
+        eval_per_class,
+        8,
+        120,
+        seed,
+        ("正面", "负面"),
+    );
 
     std::fs::create_dir_all(&out)?;
     write_text_label_jsonl(&out.join("train.jsonl"), &train)?;
     write_text_label_jsonl(&out.join("eval.jsonl"), &eval)?;
-    println!("{} train and {} eval reviews in {}", train.len(), eval.len(), out.display());
+    println!(
+        "{} train and {} eval reviews in {}",
+        train.len(),
+        eval.len(),
+        out.display()
+    );
     Ok(())
 }

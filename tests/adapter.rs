@@ -13,10 +13,12 @@ use reft_studio::data::Task;
 use reft_studio::model::loader::{self, LoadedModel};
 use reft_studio::model::source::ModelFiles;
 use reft_studio::reft::adapter::{
-    identity_of, load_adapter, read_adapter, save_adapter, AdapterError, AdapterMetadata, ModuleEntry,
-    ADAPTER_FORMAT_VERSION,
+    identity_of, load_adapter, read_adapter, save_adapter, AdapterError, AdapterMetadata,
+    ModuleEntry, ADAPTER_FORMAT_VERSION,
 };
-use reft_studio::reft::{InterventionConfig, InterventionKind, InterventionSet, LayerSelection, Part, Positions};
+use reft_studio::reft::{
+    InterventionConfig, InterventionKind, InterventionSet, LayerSelection, Part, Positions,
+};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::{json, Value};
@@ -78,7 +80,10 @@ fn run_metadata(name: &str) -> AdapterMetadata {
         prompt_template: Some("Review: {text}\nSentiment:".into()),
         system_prompt: Some("You label reviews.".into()),
         training: Some(json!({ "training": { "learning_rate": 0.004, "seed": 42 } })),
-        metrics: BTreeMap::from([("eval_loss".to_string(), 0.625), ("eval_accuracy".to_string(), 0.875)]),
+        metrics: BTreeMap::from([
+            ("eval_loss".to_string(), 0.625),
+            ("eval_accuracy".to_string(), 0.875),
+        ]),
         created_unix_seconds: 1_700_000_000,
     }
 }
@@ -122,7 +127,8 @@ fn rewrite_adapter(path: &Path, edit: impl FnOnce(&mut Value, &mut Vec<RawTensor
     let bytes = std::fs::read(path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
-    let mut metadata: Value = serde_json::from_str(&header.metadata().as_ref().unwrap()["reft_studio"]).unwrap();
+    let mut metadata: Value =
+        serde_json::from_str(&header.metadata().as_ref().unwrap()["reft_studio"]).unwrap();
     let mut tensors: Vec<RawTensor> = file
         .tensors()
         .into_iter()
@@ -142,7 +148,12 @@ fn rewrite_adapter(path: &Path, edit: impl FnOnce(&mut Value, &mut Vec<RawTensor
 fn write_raw(path: &Path, tensors: &[RawTensor], metadata: Option<String>) {
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
-        .map(|t| (t.name.clone(), TensorView::new(t.dtype, t.shape.clone(), &t.data).unwrap()))
+        .map(|t| {
+            (
+                t.name.clone(),
+                TensorView::new(t.dtype, t.shape.clone(), &t.data).unwrap(),
+            )
+        })
         .collect();
     let header = metadata.map(|json| HashMap::from([("reft_studio".to_string(), json)]));
     safetensors::serialize_to_file(views, header, path).unwrap();
@@ -191,12 +202,18 @@ fn assert_round_trip(configs: Vec<InterventionConfig>, expected_keys: &[&str]) {
     };
     assert_eq!(metadata, expected_metadata);
 
-    let param_count: usize = set.modules().iter().map(|m| m.intervention.params().len()).sum();
+    let param_count: usize = set
+        .modules()
+        .iter()
+        .map(|m| m.intervention.params().len())
+        .sum();
     assert_eq!(tensors.len(), param_count);
     for module in set.modules() {
         for (param, var) in module.intervention.params() {
             let name = format!("{}.{param}", module.key);
-            let stored = tensors.get(&name).unwrap_or_else(|| panic!("tensor {name} is missing"));
+            let stored = tensors
+                .get(&name)
+                .unwrap_or_else(|| panic!("tensor {name} is missing"));
             assert_eq!(stored.dims(), var.dims(), "shape of {name}");
             assert_eq!(bits(stored), bits(var.as_tensor()), "values of {name}");
         }
@@ -214,7 +231,12 @@ fn assert_round_trip(configs: Vec<InterventionConfig>, expected_keys: &[&str]) {
         assert_eq!(restored.part, original.part);
         let expected = original.intervention.forward(&input, false).unwrap();
         let actual = restored.intervention.forward(&input, false).unwrap();
-        assert_eq!(bits(&actual), bits(&expected), "output of module {}", original.key);
+        assert_eq!(
+            bits(&actual),
+            bits(&expected),
+            "output of module {}",
+            original.key
+        );
     }
 }
 
@@ -247,7 +269,10 @@ fn adapter_rejects_rank_mismatch() {
 
     let error = load_error(&path, tiny_llama());
     let message = error.to_string();
-    assert!(matches!(error, AdapterError::InvalidTensors { .. }), "{message}");
+    assert!(
+        matches!(error, AdapterError::InvalidTensors { .. }),
+        "{message}"
+    );
     assert!(message.contains("loreft.layer1.rotate"), "{message}");
     assert!(message.contains("[64, 4]"), "{message}");
     assert!(message.contains("[64, 8]"), "{message}");
@@ -256,9 +281,16 @@ fn adapter_rejects_rank_mismatch() {
 #[test]
 fn adapter_rejects_missing_hyperparameter() {
     let dir = tempfile::tempdir().unwrap();
-    let path = save_set(dir.path(), "adapter.safetensors", vec![loreft_at_layer_1(), untied_noreft()]);
+    let path = save_set(
+        dir.path(),
+        "adapter.safetensors",
+        vec![loreft_at_layer_1(), untied_noreft()],
+    );
     rewrite_adapter(&path, |metadata, _| {
-        metadata["interventions"][1].as_object_mut().unwrap().remove("rank");
+        metadata["interventions"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("rank");
     });
 
     let error = read_error(&path);
@@ -267,7 +299,10 @@ fn adapter_rejects_missing_hyperparameter() {
         matches!(&error, AdapterError::MissingHyperparameter { index: 1, field, .. } if field == "rank"),
         "{message}"
     );
-    assert!(message.contains("interventions[1] has no \"rank\""), "{message}");
+    assert!(
+        message.contains("interventions[1] has no \"rank\""),
+        "{message}"
+    );
 }
 
 #[test]
@@ -278,18 +313,32 @@ fn adapter_requires_every_hyperparameter_but_name() {
     let dir = tempfile::tempdir().unwrap();
 
     for field in fields {
-        let path = save_set(dir.path(), &format!("{field}.safetensors"), vec![loreft_at_layer_1()]);
+        let path = save_set(
+            dir.path(),
+            &format!("{field}.safetensors"),
+            vec![loreft_at_layer_1()],
+        );
         rewrite_adapter(&path, |metadata, _| {
-            metadata["interventions"][0].as_object_mut().unwrap().remove(&field);
+            metadata["interventions"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove(&field);
         });
 
         let result = read_adapter(&path);
         if field == "name" {
-            assert!(result.is_ok(), "an adapter without \"name\" is rejected: {:?}", result.err());
+            assert!(
+                result.is_ok(),
+                "an adapter without \"name\" is rejected: {:?}",
+                result.err()
+            );
             continue;
         }
         let message = result.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains(&format!("has no \"{field}\"")), "without {field}: {message:?}");
+        assert!(
+            message.contains(&format!("has no \"{field}\"")),
+            "without {field}: {message:?}"
+        );
     }
 }
 
@@ -303,7 +352,10 @@ fn adapter_rejects_invalid_hyperparameter() {
 
     let error = read_error(&path);
     let message = error.to_string();
-    assert!(matches!(error, AdapterError::InvalidIntervention { index: 0, .. }), "{message}");
+    assert!(
+        matches!(error, AdapterError::InvalidIntervention { index: 0, .. }),
+        "{message}"
+    );
     assert!(message.contains("dropout 1.5"), "{message}");
 }
 
@@ -311,22 +363,48 @@ fn adapter_rejects_invalid_hyperparameter() {
 fn adapter_rejects_other_model_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("hidden_size", json!(576), "hidden size 576; the loaded model has 64"),
-        ("num_layers", json!(30), "number of layers 30; the loaded model has 3"),
-        ("vocab_size", json!(49152), "vocabulary size 49152; the loaded model has 320"),
-        ("architecture", json!("qwen2"), "architecture qwen2; the loaded model has llama"),
+        (
+            "hidden_size",
+            json!(576),
+            "hidden size 576; the loaded model has 64",
+        ),
+        (
+            "num_layers",
+            json!(30),
+            "number of layers 30; the loaded model has 3",
+        ),
+        (
+            "vocab_size",
+            json!(49152),
+            "vocabulary size 49152; the loaded model has 320",
+        ),
+        (
+            "architecture",
+            json!("qwen2"),
+            "architecture qwen2; the loaded model has llama",
+        ),
     ];
     for (field, value, expected) in cases {
-        let path = save_set(dir.path(), &format!("{field}.safetensors"), vec![loreft_at_layer_1()]);
+        let path = save_set(
+            dir.path(),
+            &format!("{field}.safetensors"),
+            vec![loreft_at_layer_1()],
+        );
         rewrite_adapter(&path, |metadata, _| {
             metadata["base_model"][field] = value.clone();
         });
 
         let error = load_error(&path, tiny_llama());
         let message = error.to_string();
-        assert!(matches!(error, AdapterError::ModelMismatch { .. }), "{field}: {message}");
+        assert!(
+            matches!(error, AdapterError::ModelMismatch { .. }),
+            "{field}: {message}"
+        );
         assert!(message.contains(expected), "{field}: {message}");
-        assert!(message.contains("tests/fixtures/tiny-llama"), "{field}: {message}");
+        assert!(
+            message.contains("tests/fixtures/tiny-llama"),
+            "{field}: {message}"
+        );
     }
 }
 
@@ -337,7 +415,10 @@ fn adapter_rejects_other_architecture() {
     let mistral = load_tiny("tiny-mistral");
 
     let message = load_error(&path, &mistral).to_string();
-    assert!(message.contains("architecture llama; the loaded model has mistral"), "{message}");
+    assert!(
+        message.contains("architecture llama; the loaded model has mistral"),
+        "{message}"
+    );
 }
 
 /// Loads a copy of tiny-llama whose final norm weights differ in one value. It has the
@@ -369,7 +450,12 @@ fn perturbed_tiny_llama(dir: &Path) -> LoadedModel {
     norm.data[..4].copy_from_slice(&(first + 0.25).to_le_bytes());
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
-        .map(|t| (t.name.clone(), TensorView::new(t.dtype, t.shape.clone(), &t.data).unwrap()))
+        .map(|t| {
+            (
+                t.name.clone(),
+                TensorView::new(t.dtype, t.shape.clone(), &t.data).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize_to_file(views, None, &copy.join("model.safetensors")).unwrap();
 
@@ -384,7 +470,10 @@ fn adapter_rejects_other_weights() {
 
     let error = load_error(&path, &perturbed);
     let message = error.to_string();
-    assert!(matches!(error, AdapterError::WeightsMismatch { .. }), "{message}");
+    assert!(
+        matches!(error, AdapterError::WeightsMismatch { .. }),
+        "{message}"
+    );
     assert!(message.contains("other weights"), "{message}");
     assert!(message.contains("quantised copy"), "{message}");
 }
@@ -399,7 +488,10 @@ fn adapter_rejects_other_tokenizer() {
 
     let error = load_error(&path, tiny_llama());
     let message = error.to_string();
-    assert!(matches!(error, AdapterError::TokenizerMismatch { .. }), "{message}");
+    assert!(
+        matches!(error, AdapterError::TokenizerMismatch { .. }),
+        "{message}"
+    );
     assert!(message.contains("0123456789ab"), "{message}");
 }
 
@@ -412,7 +504,10 @@ fn adapter_rejects_missing_or_extra_tensors() {
         tensors.retain(|t| t.name != "loreft.layer1.bias");
     });
     let message = load_error(&missing, tiny_llama()).to_string();
-    assert!(message.contains("tensor loreft.layer1.bias is missing"), "{message}");
+    assert!(
+        message.contains("tensor loreft.layer1.bias is missing"),
+        "{message}"
+    );
 
     let extra = save_set(dir.path(), "extra.safetensors", vec![loreft_at_layer_1()]);
     rewrite_adapter(&extra, |_, tensors| {
@@ -450,9 +545,18 @@ fn adapter_rejects_module_list_mismatch() {
 
     let error = load_error(&path, tiny_llama());
     let message = error.to_string();
-    assert!(matches!(error, AdapterError::ModulesMismatch { .. }), "{message}");
-    assert!(message.contains("loreft.layer1 (config 0, layer 2, part Both)"), "{message}");
-    assert!(message.contains("loreft.layer1 (config 0, layer 1, part Both)"), "{message}");
+    assert!(
+        matches!(error, AdapterError::ModulesMismatch { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("loreft.layer1 (config 0, layer 2, part Both)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("loreft.layer1 (config 0, layer 1, part Both)"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -465,7 +569,10 @@ fn adapter_rejects_unknown_version() {
 
     let error = read_error(&path);
     let message = error.to_string();
-    assert!(matches!(error, AdapterError::UnsupportedVersion { .. }), "{message}");
+    assert!(
+        matches!(error, AdapterError::UnsupportedVersion { .. }),
+        "{message}"
+    );
     assert!(message.contains("format version 2"), "{message}");
     assert!(message.contains("reads only version 1"), "{message}");
 }
@@ -489,18 +596,30 @@ fn adapter_rejects_corrupt_file() {
     let random_path = dir.path().join("random.safetensors");
     std::fs::write(&random_path, &random).unwrap();
     let error = read_error(&random_path);
-    assert!(matches!(error, AdapterError::NotSafetensors { .. }), "random bytes: {error}");
+    assert!(
+        matches!(error, AdapterError::NotSafetensors { .. }),
+        "random bytes: {error}"
+    );
 
     let empty_path = dir.path().join("empty.safetensors");
     std::fs::write(&empty_path, b"").unwrap();
     let error = read_error(&empty_path);
-    assert!(matches!(error, AdapterError::NotSafetensors { .. }), "empty file: {error}");
+    assert!(
+        matches!(error, AdapterError::NotSafetensors { .. }),
+        "empty file: {error}"
+    );
 
     let truncated_path = dir.path().join("truncated.safetensors");
     std::fs::write(&truncated_path, &valid_bytes[..valid_bytes.len() - 100]).unwrap();
     let error = read_error(&truncated_path);
-    assert!(matches!(error, AdapterError::NotSafetensors { .. }), "truncated file: {error}");
-    assert!(error.to_string().contains("truncated or corrupt"), "{error}");
+    assert!(
+        matches!(error, AdapterError::NotSafetensors { .. }),
+        "truncated file: {error}"
+    );
+    assert!(
+        error.to_string().contains("truncated or corrupt"),
+        "{error}"
+    );
 
     let bare_path = dir.path().join("bare.safetensors");
     let bare_tensor = [RawTensor {
@@ -511,16 +630,25 @@ fn adapter_rejects_corrupt_file() {
     }];
     write_raw(&bare_path, &bare_tensor, None);
     let error = read_error(&bare_path);
-    assert!(matches!(error, AdapterError::MissingMetadata { .. }), "no metadata: {error}");
+    assert!(
+        matches!(error, AdapterError::MissingMetadata { .. }),
+        "no metadata: {error}"
+    );
 
     let not_json_path = dir.path().join("not_json.safetensors");
     write_raw(&not_json_path, &bare_tensor, Some("{ not json".into()));
     let error = read_error(&not_json_path);
-    assert!(matches!(error, AdapterError::InvalidMetadata { .. }), "metadata not JSON: {error}");
+    assert!(
+        matches!(error, AdapterError::InvalidMetadata { .. }),
+        "metadata not JSON: {error}"
+    );
 
     let missing_path = dir.path().join("absent.safetensors");
     let error = read_error(&missing_path);
-    assert!(matches!(error, AdapterError::NotFound { .. }), "missing file: {error}");
+    assert!(
+        matches!(error, AdapterError::NotFound { .. }),
+        "missing file: {error}"
+    );
 }
 
 #[test]
@@ -541,7 +669,12 @@ fn adapter_name_defaults_to_file_stem() {
 fn save_is_atomic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("adapter.safetensors");
-    save_adapter(&path, &new_set(vec![loreft_at_layer_1()], 1), &run_metadata("first")).unwrap();
+    save_adapter(
+        &path,
+        &new_set(vec![loreft_at_layer_1()], 1),
+        &run_metadata("first"),
+    )
+    .unwrap();
 
     // Saving over an adapter replaces it whole.
     let second = new_set(vec![loreft_at_layer_1()], 2);
@@ -550,7 +683,10 @@ fn save_is_atomic() {
     assert_eq!(metadata.name, "second");
     let rotate = &second.modules()[0].intervention.params()[0];
     assert_eq!(rotate.0, "rotate");
-    assert_eq!(bits(&tensors["loreft.layer1.rotate"]), bits(rotate.1.as_tensor()));
+    assert_eq!(
+        bits(&tensors["loreft.layer1.rotate"]),
+        bits(rotate.1.as_tensor())
+    );
 
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -569,7 +705,13 @@ fn save_is_atomic() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["adapter.safetensors".to_string(), "blocked.safetensors".to_string()]);
+    assert_eq!(
+        names,
+        vec![
+            "adapter.safetensors".to_string(),
+            "blocked.safetensors".to_string()
+        ]
+    );
     assert_eq!(std::fs::read(blocked.join("keep.txt")).unwrap(), b"keep");
 }
 
@@ -581,7 +723,10 @@ fn save_rejects_non_finite_metric() {
     metadata.metrics.insert("eval_loss".into(), f64::NAN);
 
     let error = save_adapter(&path, &new_set(vec![loreft_at_layer_1()], 1), &metadata).unwrap_err();
-    assert!(matches!(error, AdapterError::InvalidForSave { .. }), "{error}");
+    assert!(
+        matches!(error, AdapterError::InvalidForSave { .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("eval_loss"), "{error}");
     assert!(!path.exists());
 }

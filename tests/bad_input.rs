@@ -22,12 +22,17 @@ fn missing_gguf_is_not_found() {
     let path = PathBuf::from("/nonexistent/model.gguf");
     let error = load_error(ModelFiles::Gguf(path.clone()));
     assert!(matches!(error, ModelError::NotFound { .. }), "{error:?}");
-    assert!(error.to_string().contains("/nonexistent/model.gguf"), "{error}");
+    assert!(
+        error.to_string().contains("/nonexistent/model.gguf"),
+        "{error}"
+    );
 }
 
 #[test]
 fn truncated_gguf_is_reported_as_invalid() {
-    let Some(model) = test_model_path() else { return };
+    let Some(model) = test_model_path() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(&model).unwrap();
 
@@ -36,7 +41,10 @@ fn truncated_gguf_is_reported_as_invalid() {
         let path = dir.path().join(format!("cut-{keep}.gguf"));
         std::fs::write(&path, &bytes[..keep]).unwrap();
         let error = load_error(ModelFiles::Gguf(path.clone()));
-        assert!(matches!(error, ModelError::InvalidGguf { .. }), "cut at {keep}: {error:?}");
+        assert!(
+            matches!(error, ModelError::InvalidGguf { .. }),
+            "cut at {keep}: {error:?}"
+        );
         let message = error.to_string();
         assert!(message.contains(&path.display().to_string()), "{message}");
         assert!(message.contains("truncated"), "{message}");
@@ -65,7 +73,10 @@ fn unknown_model_type_lists_supported() {
     std::fs::write(&config_path, config.replace("\"llama\"", "\"gpt_neox\"")).unwrap();
 
     let error = load_error(ModelFiles::HfFolder(dir.path().to_path_buf()));
-    assert!(matches!(error, ModelError::UnsupportedArchitecture { .. }), "{error:?}");
+    assert!(
+        matches!(error, ModelError::UnsupportedArchitecture { .. }),
+        "{error:?}"
+    );
     let message = error.to_string();
     assert!(message.contains("gpt_neox"), "{message}");
     for supported in ["llama", "qwen2", "mistral"] {
@@ -76,7 +87,11 @@ fn unknown_model_type_lists_supported() {
 #[test]
 fn folder_without_weights_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("tiny-llama/config.json"), dir.path().join("config.json")).unwrap();
+    std::fs::copy(
+        fixture("tiny-llama/config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
     let error = load_error(ModelFiles::HfFolder(dir.path().to_path_buf()));
     assert!(matches!(error, ModelError::NotFound { .. }), "{error:?}");
     assert!(error.to_string().contains("model.safetensors"), "{error}");
@@ -90,23 +105,44 @@ fn wrong_tensor_shape_names_tensor() {
     }
     let config_path = dir.path().join("config.json");
     let config = std::fs::read_to_string(&config_path).unwrap();
-    std::fs::write(&config_path, config.replace("\"intermediate_size\": 128", "\"intermediate_size\": 96")).unwrap();
+    std::fs::write(
+        &config_path,
+        config.replace("\"intermediate_size\": 128", "\"intermediate_size\": 96"),
+    )
+    .unwrap();
 
     let error = load_error(ModelFiles::HfFolder(dir.path().to_path_buf()));
     assert!(matches!(error, ModelError::TensorShape { .. }), "{error:?}");
-    assert!(error.to_string().contains("mlp.gate_proj.weight"), "{error}");
+    assert!(
+        error.to_string().contains("mlp.gate_proj.weight"),
+        "{error}"
+    );
 }
 
 #[test]
 fn token_id_outside_vocabulary_is_rejected() {
-    let model = loader::load_files(ModelFiles::HfFolder(fixture("tiny-llama")), &Device::Cpu).unwrap();
+    let model =
+        loader::load_files(ModelFiles::HfFolder(fixture("tiny-llama")), &Device::Cpu).unwrap();
     let error = model.decoder.ids_tensor(&[vec![1, 320]]).unwrap_err();
-    assert!(matches!(error, ModelError::TokenOutOfRange { id: 320, vocab_size: 320 }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            ModelError::TokenOutOfRange {
+                id: 320,
+                vocab_size: 320
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn layer_out_of_range_names_valid_range() {
-    let model = loader::load_files(ModelFiles::HfFolder(fixture("tiny-llama")), &Device::Cpu).unwrap();
+    let model =
+        loader::load_files(ModelFiles::HfFolder(fixture("tiny-llama")), &Device::Cpu).unwrap();
     let error = model.decoder.check_layer(3).unwrap_err();
-    assert_eq!(error.to_string(), "layer 3 is out of range: the model has 3 layers (0-2)");
+    assert_eq!(
+        error.to_string(),
+        "layer 3 is out of range: the model has 3 layers (0-2)"
+    );
 }

@@ -13,7 +13,12 @@ use reft_studio::reft::{
 };
 
 fn tensor(value: &serde_json::Value) -> Tensor {
-    fn flatten(value: &serde_json::Value, out: &mut Vec<f32>, shape: &mut Vec<usize>, depth: usize) {
+    fn flatten(
+        value: &serde_json::Value,
+        out: &mut Vec<f32>,
+        shape: &mut Vec<usize>,
+        depth: usize,
+    ) {
         match value {
             serde_json::Value::Array(items) => {
                 if shape.len() == depth {
@@ -70,7 +75,10 @@ fn check_case(pyreft_type: &str, kind: InterventionKind, mapping: &[(&str, &str)
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();
-    assert!(max_error < 1e-5, "{pyreft_type}: max difference from pyreft is {max_error}");
+    assert!(
+        max_error < 1e-5,
+        "{pyreft_type}: max difference from pyreft is {max_error}"
+    );
 }
 
 #[test]
@@ -78,7 +86,11 @@ fn loreft_matches_pyreft() {
     check_case(
         "LoreftIntervention",
         InterventionKind::Loreft,
-        &[("rotate", "R_effective_d_by_r"), ("weight", "weight"), ("bias", "bias")],
+        &[
+            ("rotate", "R_effective_d_by_r"),
+            ("weight", "weight"),
+            ("bias", "bias"),
+        ],
     );
 }
 
@@ -134,10 +146,22 @@ fn lobireft_matches_pyreft() {
 fn mlp_matches_hand_computation() {
     let device = Device::Cpu;
     let tensors = HashMap::from([
-        ("down.weight".to_string(), Tensor::new(&[[1f32, 0., -1.], [0., 2., 0.]], &device).unwrap()),
-        ("down.bias".to_string(), Tensor::new(&[0f32, -1.], &device).unwrap()),
-        ("up.weight".to_string(), Tensor::new(&[[1f32, 0.], [0., 1.], [1., 1.]], &device).unwrap()),
-        ("up.bias".to_string(), Tensor::new(&[0.5f32, 0., 0.], &device).unwrap()),
+        (
+            "down.weight".to_string(),
+            Tensor::new(&[[1f32, 0., -1.], [0., 2., 0.]], &device).unwrap(),
+        ),
+        (
+            "down.bias".to_string(),
+            Tensor::new(&[0f32, -1.], &device).unwrap(),
+        ),
+        (
+            "up.weight".to_string(),
+            Tensor::new(&[[1f32, 0.], [0., 1.], [1., 1.]], &device).unwrap(),
+        ),
+        (
+            "up.bias".to_string(),
+            Tensor::new(&[0.5f32, 0., 0.], &device).unwrap(),
+        ),
     ]);
     let config = InterventionConfig {
         kind: InterventionKind::Mlp,
@@ -146,10 +170,17 @@ fn mlp_matches_hand_computation() {
     };
     let intervention = Intervention::from_tensors(config, 3, tensors, 0).unwrap();
     let h = Tensor::new(&[[1f32, 2., 3.]], &device).unwrap();
-    let output = intervention.forward(&h, false).unwrap().to_vec2::<f32>().unwrap();
+    let output = intervention
+        .forward(&h, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let expected = [1.0 + 0.4544997, 2.0 + 2.9959502, 3.0 + 2.9504499];
     for (i, (got, want)) in output[0].iter().zip(expected).enumerate() {
-        assert!((got - want).abs() < 1e-5, "mlp output {i} is {got}, expected {want}");
+        assert!(
+            (got - want).abs() < 1e-5,
+            "mlp output {i} is {got}, expected {want}"
+        );
     }
 }
 
@@ -157,8 +188,14 @@ fn lobireft_with(config: InterventionConfig) -> (Intervention, Tensor) {
     let device = Device::Cpu;
     // R = the first two basis vectors of R^3 and b = [3, 4], so Δh = [3, 4, 0] (norm 5).
     let tensors = HashMap::from([
-        ("rotate".to_string(), Tensor::new(&[[1f32, 0.], [0., 1.], [0., 0.]], &device).unwrap()),
-        ("bias".to_string(), Tensor::new(&[3f32, 4.], &device).unwrap()),
+        (
+            "rotate".to_string(),
+            Tensor::new(&[[1f32, 0.], [0., 1.], [0., 0.]], &device).unwrap(),
+        ),
+        (
+            "bias".to_string(),
+            Tensor::new(&[3f32, 4.], &device).unwrap(),
+        ),
     ]);
     let config = InterventionConfig {
         kind: InterventionKind::Lobireft,
@@ -166,7 +203,10 @@ fn lobireft_with(config: InterventionConfig) -> (Intervention, Tensor) {
         ..config
     };
     let h = Tensor::new(&[[1f32, 1., 1.]], &device).unwrap();
-    (Intervention::from_tensors(config, 3, tensors, 0).unwrap(), h)
+    (
+        Intervention::from_tensors(config, 3, tensors, 0).unwrap(),
+        h,
+    )
 }
 
 #[test]
@@ -175,7 +215,11 @@ fn scale_multiplies_edit_only() {
         scale: 0.5,
         ..InterventionConfig::default()
     });
-    let output = intervention.forward(&h, false).unwrap().to_vec2::<f32>().unwrap();
+    let output = intervention
+        .forward(&h, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     assert_eq!(output[0], vec![2.5, 3.0, 1.0]);
 }
 
@@ -186,10 +230,18 @@ fn max_l2_bounds_edit_norm() {
         edit_max_l2: 1.0,
         ..InterventionConfig::default()
     });
-    let output = intervention.forward(&h, false).unwrap().to_vec2::<f32>().unwrap();
+    let output = intervention
+        .forward(&h, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let expected = [1.6, 1.8, 1.0];
     for (got, want) in output[0].iter().zip(expected) {
-        assert!((got - want).abs() < 1e-5, "bounded output {:?}, expected {expected:?}", output[0]);
+        assert!(
+            (got - want).abs() < 1e-5,
+            "bounded output {:?}, expected {expected:?}",
+            output[0]
+        );
     }
 }
 
@@ -204,7 +256,10 @@ fn layer_norm_normalises_edit() {
     let mean: f32 = edit[0].iter().sum::<f32>() / 3.0;
     let variance: f32 = edit[0].iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 3.0;
     assert!(mean.abs() < 1e-5, "normalised edit mean {mean}");
-    assert!((variance - 1.0).abs() < 1e-3, "normalised edit variance {variance}");
+    assert!(
+        (variance - 1.0).abs() < 1e-3,
+        "normalised edit variance {variance}"
+    );
 }
 
 #[test]
@@ -213,20 +268,42 @@ fn dropout_acts_only_in_training() {
         dropout: 0.5,
         ..InterventionConfig::default()
     });
-    let eval = intervention.forward(&h, false).unwrap().to_vec2::<f32>().unwrap();
+    let eval = intervention
+        .forward(&h, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     assert_eq!(eval[0], vec![4.0, 5.0, 1.0], "no dropout at evaluation");
 
     let rows = h.broadcast_as((200, 3)).unwrap().contiguous().unwrap();
-    let train = intervention.forward(&rows, true).unwrap().to_vec2::<f32>().unwrap();
+    let train = intervention
+        .forward(&rows, true)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let dropped = train.iter().filter(|row| row[0] == 1.0).count();
-    let doubled = train.iter().filter(|row| (row[0] - 7.0).abs() < 1e-5).count();
-    assert_eq!(dropped + doubled, 200, "each edit value is either dropped or scaled by 1 / (1 - p)");
-    assert!((60..140).contains(&dropped), "about half dropped, got {dropped} of 200");
+    let doubled = train
+        .iter()
+        .filter(|row| (row[0] - 7.0).abs() < 1e-5)
+        .count();
+    assert_eq!(
+        dropped + doubled,
+        200,
+        "each edit value is either dropped or scaled by 1 / (1 - p)"
+    );
+    assert!(
+        (60..140).contains(&dropped),
+        "about half dropped, got {dropped} of 200"
+    );
 }
 
 #[test]
 fn fresh_projection_is_orthonormal() {
-    for kind in [InterventionKind::Loreft, InterventionKind::Consreft, InterventionKind::Lobireft] {
+    for kind in [
+        InterventionKind::Loreft,
+        InterventionKind::Consreft,
+        InterventionKind::Lobireft,
+    ] {
         let config = InterventionConfig {
             kind,
             rank: 8,
@@ -234,7 +311,10 @@ fn fresh_projection_is_orthonormal() {
         };
         let intervention = Intervention::new(config, 576, 42, &Device::Cpu).unwrap();
         let error = orthonormality_error(&intervention.projection().unwrap()).unwrap();
-        assert!(error < 1e-5, "{kind:?}: R^T R - I has entries up to {error}");
+        assert!(
+            error < 1e-5,
+            "{kind:?}: R^T R - I has entries up to {error}"
+        );
     }
 }
 
@@ -251,7 +331,13 @@ fn same_seed_gives_same_parameters() {
         let values = |i: &Intervention| -> Vec<f32> {
             i.params()
                 .iter()
-                .flat_map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .flat_map(|(_, v)| {
+                    v.as_tensor()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                })
                 .collect()
         };
         assert_eq!(values(&a), values(&b), "{kind:?}: same seed");
@@ -262,13 +348,30 @@ fn same_seed_gives_same_parameters() {
 #[test]
 fn wrong_tensor_shape_is_rejected() {
     let tensors = HashMap::from([
-        ("rotate".to_string(), Tensor::zeros((16, 8), candle_core::DType::F32, &Device::Cpu).unwrap()),
-        ("weight".to_string(), Tensor::zeros((4, 16), candle_core::DType::F32, &Device::Cpu).unwrap()),
-        ("bias".to_string(), Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap()),
+        (
+            "rotate".to_string(),
+            Tensor::zeros((16, 8), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        ),
+        (
+            "weight".to_string(),
+            Tensor::zeros((4, 16), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        ),
+        (
+            "bias".to_string(),
+            Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap(),
+        ),
     ]);
-    let config = InterventionConfig { rank: 4, ..InterventionConfig::default() };
-    let error = Intervention::from_tensors(config, 16, tensors, 0).err().unwrap();
-    assert!(error.contains("rotate") && error.contains("[16, 8]") && error.contains("[16, 4]"), "{error}");
+    let config = InterventionConfig {
+        rank: 4,
+        ..InterventionConfig::default()
+    };
+    let error = Intervention::from_tensors(config, 16, tensors, 0)
+        .err()
+        .unwrap();
+    assert!(
+        error.contains("rotate") && error.contains("[16, 8]") && error.contains("[16, 4]"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -297,8 +400,14 @@ fn positions_cap_short_prompts() {
     let (prefix, suffix) = positions.locate(3, 10);
     assert_eq!(prefix, vec![0, 1, 2]);
     assert_eq!(suffix, vec![0, 1, 2]);
-    assert_eq!(Positions::parse("f1+l1").unwrap().locate_tied(31, 44), vec![0, 30]);
-    assert_eq!(Positions::parse("f1+l1").unwrap().locate_tied(1, 5), vec![0]);
+    assert_eq!(
+        Positions::parse("f1+l1").unwrap().locate_tied(31, 44),
+        vec![0, 30]
+    );
+    assert_eq!(
+        Positions::parse("f1+l1").unwrap().locate_tied(1, 5),
+        vec![0]
+    );
     assert_eq!(Positions::Every.locate_tied(3, 5), vec![0, 1, 2, 3, 4]);
 }
 
@@ -306,8 +415,14 @@ fn positions_cap_short_prompts() {
 fn activation_applies_inside() {
     let device = Device::Cpu;
     let tensors = HashMap::from([
-        ("rotate".to_string(), Tensor::new(&[[1f32, 0.], [0., 1.], [0., 0.]], &device).unwrap()),
-        ("bias".to_string(), Tensor::new(&[-3f32, 4.], &device).unwrap()),
+        (
+            "rotate".to_string(),
+            Tensor::new(&[[1f32, 0.], [0., 1.], [0., 0.]], &device).unwrap(),
+        ),
+        (
+            "bias".to_string(),
+            Tensor::new(&[-3f32, 4.], &device).unwrap(),
+        ),
     ]);
     let config = InterventionConfig {
         kind: InterventionKind::Lobireft,
@@ -317,6 +432,10 @@ fn activation_applies_inside() {
     };
     let intervention = Intervention::from_tensors(config, 3, tensors, 0).unwrap();
     let h = Tensor::new(&[[1f32, 1., 1.]], &device).unwrap();
-    let output = intervention.forward(&h, false).unwrap().to_vec2::<f32>().unwrap();
+    let output = intervention
+        .forward(&h, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     assert_eq!(output[0], vec![1.0, 5.0, 1.0]);
 }

@@ -38,7 +38,8 @@ fn test_machine(available_gib: u64) -> Machine {
 
 /// Returns a config with every default: only the two required fields are given.
 fn default_config() -> TrainConfig {
-    TrainConfig::from_toml("[model]\nsource = \"model.gguf\"\n[data]\ntrain = \"train.jsonl\"\n").unwrap()
+    TrainConfig::from_toml("[model]\nsource = \"model.gguf\"\n[data]\ntrain = \"train.jsonl\"\n")
+        .unwrap()
 }
 
 /// pyreft's replay: 64 examples of about 55 tokens, LoReFT at layer 15, batch 8, 20 steps.
@@ -72,8 +73,15 @@ fn replay_memory_near_measured_peak() {
     // `reft-studio bench` measured a peak RSS of 1.27 GiB for this run.
     let measured = 1.27 * (1u64 << 30) as f64;
     let ratio = estimate.peak_memory_bytes as f64 / measured;
-    eprintln!("replay peak memory: estimated {} bytes, measured {measured:.0}", estimate.peak_memory_bytes);
-    assert!((0.8..=1.25).contains(&ratio), "estimated {} bytes, {ratio:.2} of the measured peak", estimate.peak_memory_bytes);
+    eprintln!(
+        "replay peak memory: estimated {} bytes, measured {measured:.0}",
+        estimate.peak_memory_bytes
+    );
+    assert!(
+        (0.8..=1.25).contains(&ratio),
+        "estimated {} bytes, {ratio:.2} of the measured peak",
+        estimate.peak_memory_bytes
+    );
     assert!(estimate.fits);
     assert_eq!(estimate.steps, 20);
 }
@@ -86,15 +94,26 @@ fn replay_time_near_measured() {
     // 20 steps at a median of 2.48 s without the prefix cache.
     let measured = 20.0 * 2.48;
     let ratio = estimate.seconds / measured;
-    eprintln!("replay time: estimated {:.1} s, measured {measured:.1} s", estimate.seconds);
-    assert!((0.6..=1.6).contains(&ratio), "estimated {:.1} s, {ratio:.2} of the measured {measured} s", estimate.seconds);
+    eprintln!(
+        "replay time: estimated {:.1} s, measured {measured:.1} s",
+        estimate.seconds
+    );
+    assert!(
+        (0.6..=1.6).contains(&ratio),
+        "estimated {:.1} s, {ratio:.2} of the measured {measured} s",
+        estimate.seconds
+    );
 }
 
 #[test]
 fn small_memory_does_not_fit() {
     let (config, data) = replay_config();
     let estimate = estimate(&smollm2_shape(), &config, &data, &test_machine(1));
-    assert!(!estimate.fits, "1 GiB free cannot hold a {} byte run", estimate.peak_memory_bytes);
+    assert!(
+        !estimate.fits,
+        "1 GiB free cannot hold a {} byte run",
+        estimate.peak_memory_bytes
+    );
 }
 
 #[test]
@@ -110,7 +129,11 @@ fn classification_stats_count_labels_and_holdout() {
                 // 33 bytes of text: eleven Chinese characters.
                 content: "质量很好物流也快非常满".into(),
             }],
-            target: if i % 2 == 0 { "正面".into() } else { "负面".into() },
+            target: if i % 2 == 0 {
+                "正面".into()
+            } else {
+                "负面".into()
+            },
             source_line: i + 1,
         })
         .collect();
@@ -118,5 +141,9 @@ fn classification_stats_count_labels_and_holdout() {
     assert_eq!((stats.train_examples, stats.eval_examples), (6, 2));
     assert_eq!(stats.labels_per_eval, 3);
     // (33 + 6) bytes / 3 bytes per token + 32 template tokens.
-    assert!((stats.mean_tokens - 45.0).abs() < 1e-9, "mean tokens {}", stats.mean_tokens);
+    assert!(
+        (stats.mean_tokens - 45.0).abs() < 1e-9,
+        "mean tokens {}",
+        stats.mean_tokens
+    );
 }

@@ -63,18 +63,32 @@ fn presets_are_the_four_shipped() {
         .iter()
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["cat-persona", "chinese-sentiment", "customer-service", "emoji-quickstart"]);
+    assert_eq!(
+        names,
+        [
+            "cat-persona",
+            "chinese-sentiment",
+            "customer-service",
+            "emoji-quickstart"
+        ]
+    );
 }
 
 #[test]
 fn every_preset_passes_check() {
-    let Some(model) = common::test_model_path() else { return };
+    let Some(model) = common::test_model_path() else {
+        return;
+    };
     let home = ModelHome::new(&model);
     for preset in preset_files() {
         let output = home.run(&["check", "--config", preset.to_str().unwrap()]);
         let printed = text(&output);
         assert!(output.status.success(), "{}:\n{printed}", preset.display());
-        assert!(printed.contains("30 layers, hidden size 576"), "{}:\n{printed}", preset.display());
+        assert!(
+            printed.contains("30 layers, hidden size 576"),
+            "{}:\n{printed}",
+            preset.display()
+        );
         assert!(printed.contains("ok: "), "{}:\n{printed}", preset.display());
     }
 }
@@ -83,7 +97,14 @@ fn every_preset_passes_check() {
 fn check_without_model_reports_how_to_get_it() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_reft-studio"))
-        .args(["check", "--config", presets_dir().join("emoji-quickstart.toml").to_str().unwrap()])
+        .args([
+            "check",
+            "--config",
+            presets_dir()
+                .join("emoji-quickstart.toml")
+                .to_str()
+                .unwrap(),
+        ])
         .env("REFT_STUDIO_MODELS", dir.path().join("models"))
         .env("HF_HOME", dir.path().join("hf"))
         .env("HF_HUB_OFFLINE", "1")
@@ -91,13 +112,18 @@ fn check_without_model_reports_how_to_get_it() {
         .unwrap();
     let printed = text(&output);
     assert!(!output.status.success());
-    assert!(printed.contains("is not in the Hugging Face cache"), "{printed}");
+    assert!(
+        printed.contains("is not in the Hugging Face cache"),
+        "{printed}"
+    );
     assert!(printed.contains(DEFAULT_MODEL), "{printed}");
 }
 
 #[test]
 fn quick_start_trains_a_few_steps() {
-    let Some(model) = common::test_model_path() else { return };
+    let Some(model) = common::test_model_path() else {
+        return;
+    };
     let home = ModelHome::new(&model);
     let output_dir = home.dir.path().join("run");
     let preset = presets_dir().join("emoji-quickstart.toml");
@@ -112,7 +138,10 @@ fn quick_start_trains_a_few_steps() {
     ]);
     let printed = text(&output);
     assert!(output.status.success(), "{printed}");
-    assert!(output_dir.join("adapter.safetensors").is_file(), "{printed}");
+    assert!(
+        output_dir.join("adapter.safetensors").is_file(),
+        "{printed}"
+    );
 
     let metrics = std::fs::read_to_string(output_dir.join("metrics.jsonl")).unwrap();
     let losses: Vec<f64> = metrics
@@ -124,6 +153,10 @@ fn quick_start_trains_a_few_steps() {
     assert_eq!(losses.len(), 3, "{metrics}");
     // The first batch's loss before any update, with this preset's seed (measured with
     // this build on the Q4_1 test model: 3.59546).
-    assert!((losses[0] - 3.5955).abs() < 1e-3, "first loss {}", losses[0]);
+    assert!(
+        (losses[0] - 3.5955).abs() < 1e-3,
+        "first loss {}",
+        losses[0]
+    );
     assert!(losses[2] < losses[0], "losses {losses:?}");
 }

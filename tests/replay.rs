@@ -57,7 +57,11 @@ fn replay_training_lowers_loss_like_pyreft() {
     }
     eprintln!("replay losses: {losses:?}");
 
-    assert!((losses[0] - FIRST_LOSS).abs() < 0.002, "first loss {}", losses[0]);
+    assert!(
+        (losses[0] - FIRST_LOSS).abs() < 0.002,
+        "first loss {}",
+        losses[0]
+    );
     assert!(
         losses[total - 1] < LAST_LOSS_BOUND,
         "loss on batch {} is {}, pyreft reaches 1.9364",
@@ -67,11 +71,18 @@ fn replay_training_lowers_loss_like_pyreft() {
 
     // 160 rows over 2.5 epochs of 64 examples: 96 rows repeat an example seen before.
     let totals = prefix.totals();
-    assert_eq!((totals.misses, totals.hits), (64, 96), "prefix cache misses and hits");
+    assert_eq!(
+        (totals.misses, totals.hits),
+        (64, 96),
+        "prefix cache misses and hits"
+    );
 
     let projection = set.modules()[0].intervention.projection().unwrap();
     let error = orthonormality_error(&projection).unwrap();
-    assert!(error < 1e-4, "R^T R - I has entries up to {error} after training");
+    assert!(
+        error < 1e-4,
+        "R^T R - I has entries up to {error} after training"
+    );
 }
 
 #[test]
@@ -85,7 +96,13 @@ fn prefix_cache_keeps_loss_and_gradients() {
     let loss_and_gradient = |prefix: Option<&mut PrefixCache>| {
         let loss = batch_loss(&model.decoder, &set, &batches[0], true, prefix).unwrap();
         let grads = loss.backward().unwrap();
-        let gradient = grads.get(weight.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let gradient = grads
+            .get(weight.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         (loss.to_scalar::<f32>().unwrap(), gradient)
     };
 
@@ -93,14 +110,20 @@ fn prefix_cache_keeps_loss_and_gradients() {
     let mut prefix = PrefixCache::new(REPLAY_LAYER, 64 << 20);
     for pass in ["computing the prefix", "reading it from the cache"] {
         let (loss, gradient) = loss_and_gradient(Some(&mut prefix));
-        assert!((loss - plain_loss).abs() < 1e-5, "{pass}: loss {loss}, without the cache {plain_loss}");
+        assert!(
+            (loss - plain_loss).abs() < 1e-5,
+            "{pass}: loss {loss}, without the cache {plain_loss}"
+        );
         let worst = gradient
             .iter()
             .zip(&plain_gradient)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         let scale = plain_gradient.iter().map(|g| g.abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-4 * scale, "{pass}: gradients differ by {worst} (largest entry {scale})");
+        assert!(
+            worst <= 1e-4 * scale,
+            "{pass}: gradients differ by {worst} (largest entry {scale})"
+        );
     }
     assert_eq!(prefix.totals().hits, 8);
     assert!(prefix.bytes() > 0);

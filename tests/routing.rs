@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::unbounded;
 use reft_studio::config_file::ConfigFile;
-use reft_studio::routing::bundle::{write_manifest, ManifestModule, RoutingManifest, ROUTING_FORMAT_VERSION};
+use reft_studio::routing::bundle::{
+    write_manifest, ManifestModule, RoutingManifest, ROUTING_FORMAT_VERSION,
+};
 use reft_studio::routing::train::fit_router;
-use reft_studio::routing::{read_manifest, run_routing, RoutedSet, Router, RouterSettings, RoutingConfig};
+use reft_studio::routing::{
+    read_manifest, run_routing, RoutedSet, Router, RouterSettings, RoutingConfig,
+};
 use reft_studio::train::events::{RouterReport, TrainEvent};
 use reft_studio::try_it::{compare, CompareRequest, Comparison};
 
@@ -33,24 +37,41 @@ fn preset_reads_as_routed_set() {
 
     let module_configs = config.module_configs().unwrap();
     for (module, module_config) in config.modules.iter().zip(&module_configs) {
-        assert!(module_config.resolve_path(&module_config.data.train).is_file(), "{} data file", module.name);
+        assert!(
+            module_config
+                .resolve_path(&module_config.data.train)
+                .is_file(),
+            "{} data file",
+            module.name
+        );
         assert_eq!(module_config.model, config.model);
         let output = PathBuf::from(module_config.output.dir.as_deref().unwrap());
-        assert!(output.ends_with(Path::new("modules").join(&module.name)), "{}", output.display());
+        assert!(
+            output.ends_with(Path::new("modules").join(&module.name)),
+            "{}",
+            output.display()
+        );
     }
-    assert!(config.resolve_path(config.router.eval.as_deref().unwrap()).is_file());
+    assert!(config
+        .resolve_path(config.router.eval.as_deref().unwrap())
+        .is_file());
 }
 
 #[test]
 fn emoji_preset_reads_as_training_config() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets/emoji-quickstart.toml");
-    assert!(matches!(ConfigFile::load(&path).unwrap(), ConfigFile::Train(_)));
+    assert!(matches!(
+        ConfigFile::load(&path).unwrap(),
+        ConfigFile::Train(_)
+    ));
 }
 
 #[test]
 fn invalid_sets_are_rejected() {
     let model = "[model]\nsource = \"m.gguf\"\n";
-    let module = |name: &str| format!("[[module]]\nname = \"{name}\"\n[module.data]\ntrain = \"{name}.jsonl\"\n");
+    let module = |name: &str| {
+        format!("[[module]]\nname = \"{name}\"\n[module.data]\ntrain = \"{name}.jsonl\"\n")
+    };
     let cases = [
         (format!("name = \"s\"\n{model}{}", module("a")), "at least two"),
         (format!("name = \"s\"\n{model}{}{}", module("a"), module("a")), "same name"),
@@ -64,7 +85,10 @@ fn invalid_sets_are_rejected() {
     ];
     for (text, expected) in cases {
         let error = RoutingConfig::from_toml(&text).expect_err(&text);
-        assert!(error.contains(expected), "expected {expected:?} in: {error}");
+        assert!(
+            error.contains(expected),
+            "expected {expected:?} in: {error}"
+        );
     }
 }
 
@@ -89,12 +113,19 @@ fn router_separates_clusters() {
         request[label] += 5.0;
         let decision = router.decide(&request);
         assert_eq!(decision.module, label);
-        assert!(decision.probabilities[label] > 0.9, "{:?}", decision.probabilities);
+        assert!(
+            decision.probabilities[label] > 0.9,
+            "{:?}",
+            decision.probabilities
+        );
         let total: f64 = decision.probabilities.iter().sum();
         assert!((total - 1.0).abs() < 1e-9);
     }
     assert!(router.check_shape(4, 3).is_ok());
-    assert!(router.check_shape(5, 3).unwrap_err().contains("hidden size 5"));
+    assert!(router
+        .check_shape(5, 3)
+        .unwrap_err()
+        .contains("hidden size 5"));
     assert!(router.check_shape(4, 2).unwrap_err().contains("block 2"));
 }
 
@@ -138,7 +169,9 @@ fn manifest_with_other_modules_is_rejected() {
 
 #[test]
 fn router_accuracy_on_unseen_requests() {
-    let Some(model) = common::smollm2() else { return };
+    let Some(model) = common::smollm2() else {
+        return;
+    };
     let config = customer_service();
     let module_configs = config.module_configs().unwrap();
 
@@ -149,7 +182,10 @@ fn router_accuracy_on_unseen_requests() {
     assert_eq!(report.eval_count, 30);
     // Measured: 29 of 30 (a complaint about a suitcase wheel goes to order queries).
     let accuracy = report.eval_accuracy.unwrap();
-    assert!(accuracy >= 0.9, "router accuracy on unseen requests {accuracy}");
+    assert!(
+        accuracy >= 0.9,
+        "router accuracy on unseen requests {accuracy}"
+    );
     for (name, right, total) in &report.per_module {
         assert_eq!(*total, 10, "{name}");
         assert!(*right >= 8, "{name}: {right} of {total}");
@@ -165,8 +201,12 @@ const OPENINGS: [(&str, &str); 3] = [
 
 #[test]
 fn trained_set_answers_each_kind_with_its_module() {
-    let Some(model_path) = common::test_model_path() else { return };
-    let Some(model) = common::smollm2() else { return };
+    let Some(model_path) = common::test_model_path() else {
+        return;
+    };
+    let Some(model) = common::smollm2() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut config = customer_service();
     config.model.source = model_path.to_string_lossy().into_owned();
@@ -176,7 +216,10 @@ fn trained_set_answers_each_kind_with_its_module() {
     let (_commands, commands) = unbounded();
     let summary = run_routing(&config, &events, &commands).expect("the set trains");
     drop(events);
-    let modules_started = received.iter().filter(|e| matches!(e, TrainEvent::Module { .. })).count();
+    let modules_started = received
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::Module { .. }))
+        .count();
     assert_eq!(modules_started, 3);
     assert_eq!(summary.steps, 150);
     let manifest_path = summary.adapter_path.expect("routing.json is written");
@@ -198,11 +241,17 @@ fn trained_set_answers_each_kind_with_its_module() {
             max_new_tokens: 24,
             ..CompareRequest::default()
         };
-        let Comparison::Generation { base, adapted } = compare(model, &set.adapters[decision.module], &request).unwrap() else {
+        let Comparison::Generation { base, adapted } =
+            compare(model, &set.adapters[decision.module], &request).unwrap()
+        else {
             panic!("the modules generate");
         };
         let opening = OPENINGS.iter().find(|(name, _)| *name == kind).unwrap().1;
-        assert!(adapted.text.starts_with(opening), "{kind}: {:?}", adapted.text);
+        assert!(
+            adapted.text.starts_with(opening),
+            "{kind}: {:?}",
+            adapted.text
+        );
         assert!(!base.text.starts_with(opening), "base: {:?}", base.text);
     }
 
@@ -213,9 +262,18 @@ fn trained_set_answers_each_kind_with_its_module() {
         max_new_tokens: 24,
         ..CompareRequest::default()
     };
-    let Comparison::Generation { adapted, .. } = compare(model, &set.adapters[complaint], &request).unwrap() else {
+    let Comparison::Generation { adapted, .. } =
+        compare(model, &set.adapters[complaint], &request).unwrap()
+    else {
         panic!("the modules generate");
     };
-    assert!(adapted.text.starts_with("非常抱歉给您带来不便"), "{:?}", adapted.text);
-    assert!(set.module_index("refund").unwrap_err().contains("complaint, product-question, order-query"));
+    assert!(
+        adapted.text.starts_with("非常抱歉给您带来不便"),
+        "{:?}",
+        adapted.text
+    );
+    assert!(set
+        .module_index("refund")
+        .unwrap_err()
+        .contains("complaint, product-question, order-query"));
 }

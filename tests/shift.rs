@@ -4,14 +4,24 @@
 mod common;
 
 use common::smollm2;
-use reft_studio::reft::{InterventionConfig, InterventionKind, InterventionSet, LayerSelection, Positions};
+use reft_studio::reft::{
+    InterventionConfig, InterventionKind, InterventionSet, LayerSelection, Positions,
+};
 use reft_studio::train::batch::{Batch, TokenizedExample};
 use reft_studio::train::shift::ShiftProbe;
 
 fn probe_batch() -> Batch {
     let examples = [
-        TokenizedExample { input_ids: vec![1, 4093, 198, 6004, 2, 198, 1, 520, 9531, 198, 19556, 2], prompt_len: 10 },
-        TokenizedExample { input_ids: vec![1, 4093, 198, 504, 3575, 282, 4649, 314, 2, 198, 1, 520, 9531, 198, 7042, 30, 2], prompt_len: 14 },
+        TokenizedExample {
+            input_ids: vec![1, 4093, 198, 6004, 2, 198, 1, 520, 9531, 198, 19556, 2],
+            prompt_len: 10,
+        },
+        TokenizedExample {
+            input_ids: vec![
+                1, 4093, 198, 504, 3575, 282, 4649, 314, 2, 198, 1, 520, 9531, 198, 7042, 30, 2,
+            ],
+            prompt_len: 14,
+        },
     ];
     let refs: Vec<&TokenizedExample> = examples.iter().collect();
     Batch::from_examples(&refs, 2, &candle_core::Device::Cpu).unwrap()
@@ -39,7 +49,11 @@ fn shift_covers_layers_from_first_intervened() {
     assert!(at_module.cosine_intervened < 1.0, "{at_module:?}");
     // The last prompt token is edited and attends to nothing after it, so the loss
     // positions (which come later) change only from layer 13 on.
-    assert!(snapshot.layers[1].relative_change_loss > 0.0, "{:?}", snapshot.layers[1]);
+    assert!(
+        snapshot.layers[1].relative_change_loss > 0.0,
+        "{:?}",
+        snapshot.layers[1]
+    );
     for layer in &snapshot.layers {
         assert!(layer.cosine_intervened <= 1.0 + 1e-6, "{layer:?}");
         assert!(layer.cosine_loss <= 1.0 + 1e-6, "{layer:?}");

@@ -9,7 +9,14 @@ use common::{as_f32s, as_u32s, read_json, relative_error, smollm2};
 use reft_studio::model::decoder::{BlockHook, CaptureBlocks, LogitsAt};
 
 fn l2_norm(t: &Tensor) -> f32 {
-    t.sqr().unwrap().sum_all().unwrap().sqrt().unwrap().to_scalar::<f32>().unwrap()
+    t.sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .sqrt()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -43,7 +50,10 @@ fn smollm2_last_logits_match_reference() {
 
         let mean = logits.mean_all().unwrap().to_scalar::<f32>().unwrap();
         let want_mean = case["last_logits_mean"].as_f64().unwrap() as f32;
-        assert!((mean - want_mean).abs() < 1e-3, "logit mean for {ids:?} is {mean}, reference {want_mean}");
+        assert!(
+            (mean - want_mean).abs() < 1e-3,
+            "logit mean for {ids:?} is {mean}, reference {want_mean}"
+        );
     }
 }
 
@@ -65,7 +75,10 @@ fn smollm2_block_norms_match_reference() {
         let embedding = model.decoder.embed(&input).unwrap();
         let got = l2_norm(&embedding.i((0, last)).unwrap());
         let want = case["embedding_last_norm"].as_f64().unwrap() as f32;
-        assert!(relative_error(got, want) < 1e-4, "embedding norm for {ids:?} is {got}, reference {want}");
+        assert!(
+            relative_error(got, want) < 1e-4,
+            "embedding norm for {ids:?} is {got}, reference {want}"
+        );
 
         // transformers reports the last block only after the final norm, so the reference
         // has blocks 0..=28.
@@ -81,12 +94,24 @@ fn smollm2_block_norms_match_reference() {
 
         let got = l2_norm(&output.hidden.i((0, last)).unwrap());
         let want = case["final_norm_output_last_norm"].as_f64().unwrap() as f32;
-        assert!(relative_error(got, want) < 1e-4, "final norm output for {ids:?} is {got}, reference {want}");
+        assert!(
+            relative_error(got, want) < 1e-4,
+            "final norm output for {ids:?} is {got}, reference {want}"
+        );
 
-        let got = capture.outputs[15].i((0, last)).unwrap().narrow(0, 0, 8).unwrap().to_vec1::<f32>().unwrap();
+        let got = capture.outputs[15]
+            .i((0, last))
+            .unwrap()
+            .narrow(0, 0, 8)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let want = as_f32s(&case["block15_output_last_first8"]);
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() < 1e-3, "block 15 value {i} for {ids:?} is {g}, reference {w}");
+            assert!(
+                (g - w).abs() < 1e-3,
+                "block 15 value {i} for {ids:?} is {g}, reference {w}"
+            );
         }
     }
 }
@@ -114,7 +139,12 @@ fn smollm2_padded_batch_matches_single_rows() {
     let mask = Tensor::new(&[[1u32, 1, 0, 0, 0], [1, 1, 1, 1, 1]], &Device::Cpu).unwrap();
     let batch = model
         .decoder
-        .forward(&input, Some(&mask), &mut CaptureBlocks::default(), LogitsAt::Last)
+        .forward(
+            &input,
+            Some(&mask),
+            &mut CaptureBlocks::default(),
+            LogitsAt::Last,
+        )
         .unwrap()
         .logits
         .unwrap();
@@ -128,7 +158,10 @@ fn smollm2_padded_batch_matches_single_rows() {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();
-        assert!(diff < 1e-3, "row {row} of the padded batch differs from the single run by {diff}");
+        assert!(
+            diff < 1e-3,
+            "row {row} of the padded batch differs from the single run by {diff}"
+        );
     }
 }
 
@@ -139,7 +172,12 @@ struct OffsetAt {
 }
 
 impl BlockHook for OffsetAt {
-    fn on_block_output(&mut self, layer: usize, hidden: &Tensor, _: usize) -> candle_core::Result<Option<Tensor>> {
+    fn on_block_output(
+        &mut self,
+        layer: usize,
+        hidden: &Tensor,
+        _: usize,
+    ) -> candle_core::Result<Option<Tensor>> {
         if layer == self.layer {
             Ok(Some(hidden.broadcast_add(&self.offset)?))
         } else {
@@ -159,7 +197,10 @@ fn smollm2_offset_gradient_matches_finite_difference() {
     let target = Tensor::new(targets.as_slice(), &device).unwrap();
 
     let loss_at = |offset: &Tensor| -> Tensor {
-        let mut hook = OffsetAt { layer: 15, offset: offset.clone() };
+        let mut hook = OffsetAt {
+            layer: 15,
+            offset: offset.clone(),
+        };
         let logits = model
             .decoder
             .forward(&input, None, &mut hook, LogitsAt::All)
@@ -174,7 +215,9 @@ fn smollm2_offset_gradient_matches_finite_difference() {
     let offset = Var::zeros(hidden, DType::F32, &device).unwrap();
     let loss = loss_at(offset.as_tensor());
     let grads = loss.backward().unwrap();
-    let gradient = grads.get(offset.as_tensor()).expect("the offset gets a gradient");
+    let gradient = grads
+        .get(offset.as_tensor())
+        .expect("the offset gets a gradient");
 
     // A fixed pseudo-random unit direction.
     let direction: Vec<f32> = (0..hidden)
@@ -183,11 +226,20 @@ fn smollm2_offset_gradient_matches_finite_difference() {
     let direction = Tensor::new(direction.as_slice(), &device).unwrap();
     let direction = (&direction / l2_norm(&direction) as f64).unwrap();
 
-    let analytic = (gradient * &direction).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+    let analytic = (gradient * &direction)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap() as f64;
 
     let step = 0.5f64;
-    let plus = loss_at(&(&direction * step).unwrap()).to_scalar::<f32>().unwrap() as f64;
-    let minus = loss_at(&(&direction * -step).unwrap()).to_scalar::<f32>().unwrap() as f64;
+    let plus = loss_at(&(&direction * step).unwrap())
+        .to_scalar::<f32>()
+        .unwrap() as f64;
+    let minus = loss_at(&(&direction * -step).unwrap())
+        .to_scalar::<f32>()
+        .unwrap() as f64;
     let numeric = (plus - minus) / (2.0 * step);
 
     let relative = (analytic - numeric).abs() / numeric.abs().max(1e-6);
@@ -195,7 +247,10 @@ fn smollm2_offset_gradient_matches_finite_difference() {
         relative < 1e-2,
         "directional derivative {analytic} vs central difference {numeric} (relative error {relative})"
     );
-    assert!(numeric.abs() > 1e-3, "the loss must depend on the offset: {numeric}");
+    assert!(
+        numeric.abs() > 1e-3,
+        "the loss must depend on the offset: {numeric}"
+    );
 }
 
 #[test]
@@ -207,7 +262,10 @@ fn smollm2_backward_keeps_no_weight_gradients() {
     let input = model.decoder.ids_tensor(&[ids.clone()]).unwrap();
 
     let offset = Var::zeros(hidden, DType::F32, &device).unwrap();
-    let mut hook = OffsetAt { layer: 15, offset: offset.as_tensor().clone() };
+    let mut hook = OffsetAt {
+        layer: 15,
+        offset: offset.as_tensor().clone(),
+    };
     let logits = model
         .decoder
         .forward(&input, None, &mut hook, LogitsAt::Last)
@@ -227,7 +285,11 @@ fn smollm2_backward_keeps_no_weight_gradients() {
         .map(|g| g.elem_count())
         .max()
         .unwrap();
-    let activation_bound = ids.len() * model.config().intermediate_size.max(9 * ids.len() * ids.len());
+    let activation_bound = ids.len()
+        * model
+            .config()
+            .intermediate_size
+            .max(9 * ids.len() * ids.len());
     assert!(
         largest <= activation_bound,
         "a stored gradient has {largest} values, more than any activation ({activation_bound})"

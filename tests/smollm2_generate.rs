@@ -35,15 +35,27 @@ fn smollm2_greedy_matches_reference() {
         )
         .unwrap();
 
-        assert_eq!(generation.token_ids, want, "greedy tokens for {}", chat["messages"]);
+        assert_eq!(
+            generation.token_ids, want,
+            "greedy tokens for {}",
+            chat["messages"]
+        );
         let want_reason = if want.last() == Some(&EOS) {
             StopReason::Eos
         } else {
             StopReason::MaxTokens
         };
-        assert_eq!(generation.stop_reason, want_reason, "stop reason for {}", chat["messages"]);
+        assert_eq!(
+            generation.stop_reason, want_reason,
+            "stop reason for {}",
+            chat["messages"]
+        );
         let without_eos: Vec<u32> = want.iter().copied().filter(|&id| id != EOS).collect();
-        assert_eq!(streamed, without_eos, "streamed tokens for {}", chat["messages"]);
+        assert_eq!(
+            streamed, without_eos,
+            "streamed tokens for {}",
+            chat["messages"]
+        );
     }
 }
 
@@ -60,9 +72,16 @@ fn smollm2_sampling_repeats_for_seed() {
             top_p: Some(0.9),
             seed,
         };
-        generate(&model.decoder, &prompt, &[EOS], &settings, &mut NoHook, &mut |_| true)
-            .unwrap()
-            .token_ids
+        generate(
+            &model.decoder,
+            &prompt,
+            &[EOS],
+            &settings,
+            &mut NoHook,
+            &mut |_| true,
+        )
+        .unwrap()
+        .token_ids
     };
 
     let first = run(7);
@@ -79,8 +98,15 @@ fn smollm2_generation_stops_at_token_limit() {
         max_new_tokens: 3,
         ..GenerationSettings::default()
     };
-    let generation =
-        generate(&model.decoder, &prompt, &[EOS], &settings, &mut NoHook, &mut |_| true).unwrap();
+    let generation = generate(
+        &model.decoder,
+        &prompt,
+        &[EOS],
+        &settings,
+        &mut NoHook,
+        &mut |_| true,
+    )
+    .unwrap();
     assert_eq!(generation.token_ids.len(), 3);
     assert_eq!(generation.stop_reason, StopReason::MaxTokens);
 }
@@ -88,7 +114,9 @@ fn smollm2_generation_stops_at_token_limit() {
 #[test]
 fn batched_generation_equals_one_by_one() {
     use reft_studio::model::generate::generate_batch;
-    use reft_studio::reft::{InterventionConfig, InterventionHook, InterventionSet, LayerSelection};
+    use reft_studio::reft::{
+        InterventionConfig, InterventionHook, InterventionSet, LayerSelection,
+    };
 
     let Some(model) = smollm2() else { return };
     let reference = read_json("smollm2_tokenizer_chat.json");
@@ -98,7 +126,11 @@ fn batched_generation_equals_one_by_one() {
         .iter()
         .map(|c| as_u32s(&c["ids"]))
         .collect();
-    assert_ne!(prompts[0].len(), prompts[2].len(), "the prompts need different lengths");
+    assert_ne!(
+        prompts[0].len(),
+        prompts[2].len(),
+        "the prompts need different lengths"
+    );
     let settings = GenerationSettings {
         max_new_tokens: 12,
         ..GenerationSettings::default()
@@ -131,16 +163,33 @@ fn batched_generation_equals_one_by_one() {
             let rows = set.row_positions(&[(prompt.len(), prompt.len())], true);
             let mut single_hook = InterventionHook::new(&set, rows, false);
             let single = if with_intervention {
-                generate(&model.decoder, prompt, &[EOS], &settings, &mut single_hook, &mut |_| true)
+                generate(
+                    &model.decoder,
+                    prompt,
+                    &[EOS],
+                    &settings,
+                    &mut single_hook,
+                    &mut |_| true,
+                )
             } else {
-                generate(&model.decoder, prompt, &[EOS], &settings, &mut NoHook, &mut |_| true)
+                generate(
+                    &model.decoder,
+                    prompt,
+                    &[EOS],
+                    &settings,
+                    &mut NoHook,
+                    &mut |_| true,
+                )
             }
             .unwrap();
             assert_eq!(
                 batched[row].token_ids, single.token_ids,
                 "row {row} (intervention: {with_intervention}) differs from its single run"
             );
-            assert_eq!(batched[row].stop_reason, single.stop_reason, "row {row} stop reason");
+            assert_eq!(
+                batched[row].stop_reason, single.stop_reason,
+                "row {row} stop reason"
+            );
         }
     }
 }

@@ -26,9 +26,17 @@ fn check_tiny_model(name: &str) {
             .unwrap();
         let logits = output.logits.unwrap();
 
-        let last = logits.i((0, ids.len() - 1)).unwrap().to_vec1::<f32>().unwrap();
+        let last = logits
+            .i((0, ids.len() - 1))
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let reference = as_f32s(&record["logits_last_position"]);
-        assert_eq!(last.len(), reference.len(), "{name} {ids:?}: vocabulary size");
+        assert_eq!(
+            last.len(),
+            reference.len(),
+            "{name} {ids:?}: vocabulary size"
+        );
         for (i, (got, want)) in last.iter().zip(&reference).enumerate() {
             assert!(
                 (got - want).abs() < TOLERANCE,

@@ -10,13 +10,13 @@ use std::process::Command;
 use common::{smollm2, test_model_path};
 use crossbeam_channel::unbounded;
 use reft_studio::model::generate::{generate, GenerationSettings};
+use reft_studio::model::hub::HubOptions;
 use reft_studio::reft::adapter::load_adapter;
 use reft_studio::reft::library::adapter_messages;
 use reft_studio::reft::InterventionHook;
 use reft_studio::train::config::TrainConfig;
 use reft_studio::train::events::TrainEvent;
 use reft_studio::train::trainer;
-use reft_studio::model::hub::HubOptions;
 use reft_studio::try_it::{spawn_try_worker, CompareRequest, Comparison, TryCommand, TryEvent};
 
 const UNSEEN_PROMPTS: [&str; 5] = [
@@ -93,18 +93,32 @@ fn emoji_adapter_answers_unseen_prompts() {
     let Some(model) = smollm2() else { return };
     let model_path = test_model_path().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = emoji_config(&model_path, dir.path(), "epochs = 5\nlearning_rate = 1e-2\nshift_every = 10");
+    let config = emoji_config(
+        &model_path,
+        dir.path(),
+        "epochs = 5\nlearning_rate = 1e-2\nshift_every = 10",
+    );
 
     let (events_tx, events_rx) = unbounded();
     let (_commands_tx, commands_rx) = unbounded();
     let outcome = trainer::run_with_model(&config, model, &events_tx, &commands_rx).unwrap();
-    let adapter_path = outcome.summary.adapter_path.clone().expect("an adapter is saved");
+    let adapter_path = outcome
+        .summary
+        .adapter_path
+        .clone()
+        .expect("an adapter is saved");
 
     let all_events: Vec<TrainEvent> = events_rx.try_iter().collect();
-    let shifts = all_events.iter().filter(|e| matches!(e, TrainEvent::Shift(_))).count();
+    let shifts = all_events
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::Shift(_)))
+        .count();
     assert_eq!(shifts, 3, "a shift snapshot every 10 of 30 steps");
     let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
-    assert!(metrics.lines().count() >= 30, "metrics.jsonl has one line per event");
+    assert!(
+        metrics.lines().count() >= 30,
+        "metrics.jsonl has one line per event"
+    );
 
     // Generate in this process with the trained modules, then reload the file here and in
     // a new process: all three must agree.
@@ -118,29 +132,62 @@ fn emoji_adapter_answers_unseen_prompts() {
     let mut emoji_answers = 0;
     for prompt in UNSEEN_PROMPTS {
         let messages = adapter_messages(&adapter, None, prompt).unwrap();
-        let ids = tokenizer.encode(&template.render(&messages, true).unwrap()).unwrap();
+        let ids = tokenizer
+            .encode(&template.render(&messages, true).unwrap())
+            .unwrap();
         let len = ids.len();
 
         let run = |set: &reft_studio::reft::InterventionSet| {
             let rows = set.row_positions(&[(len, len)], true);
             let mut hook = InterventionHook::new(set, rows, false);
-            generate(&model.decoder, &ids, tokenizer.eos_ids(), &settings, &mut hook, &mut |_| true)
-                .unwrap()
-                .token_ids
+            generate(
+                &model.decoder,
+                &ids,
+                tokenizer.eos_ids(),
+                &settings,
+                &mut hook,
+                &mut |_| true,
+            )
+            .unwrap()
+            .token_ids
         };
         let trained = run(&outcome.set);
         let reloaded = run(&adapter.set);
-        assert_eq!(trained, reloaded, "{prompt:?}: the reloaded adapter generates the same tokens");
+        assert_eq!(
+            trained, reloaded,
+            "{prompt:?}: the reloaded adapter generates the same tokens"
+        );
 
         let output = Command::new(env!("CARGO_BIN_EXE_reft-studio"))
-            .args(["generate", "--model", model_path.to_str().unwrap(), "--chat", "--prompt", prompt])
-            .args(["--adapter", adapter_path.to_str().unwrap(), "--max-new-tokens", "24", "--json"])
+            .args([
+                "generate",
+                "--model",
+                model_path.to_str().unwrap(),
+                "--chat",
+                "--prompt",
+                prompt,
+            ])
+            .args([
+                "--adapter",
+                adapter_path.to_str().unwrap(),
+                "--max-new-tokens",
+                "24",
+                "--json",
+            ])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        let cli_ids: Vec<u32> = serde_json::from_value(report["generated_token_ids"].clone()).unwrap();
-        assert_eq!(cli_ids, trained, "{prompt:?}: a new process generates the same tokens");
+        let cli_ids: Vec<u32> =
+            serde_json::from_value(report["generated_token_ids"].clone()).unwrap();
+        assert_eq!(
+            cli_ids, trained,
+            "{prompt:?}: a new process generates the same tokens"
+        );
 
         let text = tokenizer.decode(&trained, true).unwrap();
         let share = emoji_share(&text);
@@ -149,7 +196,10 @@ fn emoji_adapter_answers_unseen_prompts() {
             emoji_answers += 1;
         }
     }
-    assert!(emoji_answers >= 4, "{emoji_answers} of 5 unseen prompts got emoji answers");
+    assert!(
+        emoji_answers >= 4,
+        "{emoji_answers} of 5 unseen prompts got emoji answers"
+    );
 
     // The try-it worker loads the saved adapter on its own thread and answers one prompt
     // with the base model and the adapted model: plain words on one side, emoji on the other.
@@ -169,12 +219,21 @@ fn emoji_adapter_answers_unseen_prompts() {
         max_new_tokens: 24,
         ..CompareRequest::default()
     }));
-    let Some(TryEvent::Compared(Comparison::Generation { base, adapted }, None)) = worker.recv() else {
+    let Some(TryEvent::Compared(Comparison::Generation { base, adapted }, None)) = worker.recv()
+    else {
         panic!("expected a generation comparison");
     };
     eprintln!("try-it: base {:?}, adapted {:?}", base.text, adapted.text);
-    assert!(emoji_share(&base.text) < 0.2, "the base model answers in words: {:?}", base.text);
-    assert!(emoji_share(&adapted.text) >= 0.8, "the adapted model answers in emoji: {:?}", adapted.text);
+    assert!(
+        emoji_share(&base.text) < 0.2,
+        "the base model answers in words: {:?}",
+        base.text
+    );
+    assert!(
+        emoji_share(&adapted.text) >= 0.8,
+        "the adapted model answers in emoji: {:?}",
+        adapted.text
+    );
 }
 
 #[test]
@@ -208,7 +267,9 @@ fn stop_keeps_usable_adapter() {
 
     let (events_tx, events_rx) = unbounded();
     let (commands_tx, commands_rx) = unbounded();
-    commands_tx.send(reft_studio::train::events::TrainCommand::Stop).unwrap();
+    commands_tx
+        .send(reft_studio::train::events::TrainCommand::Stop)
+        .unwrap();
     let outcome = trainer::run_with_model(&config, model, &events_tx, &commands_rx).unwrap();
 
     assert!(outcome.summary.stopped_early);
@@ -223,7 +284,10 @@ fn stop_keeps_usable_adapter() {
             _ => None,
         })
         .collect();
-    assert!(logs.iter().any(|m| m.contains("usable")), "the stop is reported: {logs:?}");
+    assert!(
+        logs.iter().any(|m| m.contains("usable")),
+        "the stop is reported: {logs:?}"
+    );
 }
 
 #[test]
@@ -232,15 +296,25 @@ fn discard_leaves_no_files() {
     let model_path = test_model_path().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("discarded-run");
-    let config = emoji_config(&model_path, &output, "max_steps = 50\nshift_every = 0\ncheckpoint_every = 1");
+    let config = emoji_config(
+        &model_path,
+        &output,
+        "max_steps = 50\nshift_every = 0\ncheckpoint_every = 1",
+    );
 
     let (events_tx, _events_rx) = unbounded();
     let (commands_tx, commands_rx) = unbounded();
-    commands_tx.send(reft_studio::train::events::TrainCommand::Discard).unwrap();
+    commands_tx
+        .send(reft_studio::train::events::TrainCommand::Discard)
+        .unwrap();
     let outcome = trainer::run_with_model(&config, model, &events_tx, &commands_rx).unwrap();
 
     assert_eq!(outcome.summary.adapter_path, None);
-    assert!(!output.exists(), "the discarded run's folder is gone: {:?}", std::fs::read_dir(&output).map(|d| d.count()));
+    assert!(
+        !output.exists(),
+        "the discarded run's folder is gone: {:?}",
+        std::fs::read_dir(&output).map(|d| d.count())
+    );
 }
 
 #[test]
@@ -253,8 +327,13 @@ fn layer_out_of_range_fails_before_training() {
 
     let (events_tx, events_rx) = unbounded();
     let (_commands_tx, commands_rx) = unbounded();
-    let error = trainer::run_with_model(&config, model, &events_tx, &commands_rx).err().unwrap();
-    assert_eq!(error, "intervention 1: layer 30 is out of range: the model has 30 layers (0-29)");
+    let error = trainer::run_with_model(&config, model, &events_tx, &commands_rx)
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        "intervention 1: layer 30 is out of range: the model has 30 layers (0-29)"
+    );
     assert!(losses(&events_rx).is_empty(), "no step ran");
 }
 
@@ -263,7 +342,11 @@ fn resume_continues_like_uninterrupted_run() {
     let Some(model) = smollm2() else { return };
     let model_path = test_model_path().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = emoji_config(&model_path, dir.path(), "max_steps = 4\ncheckpoint_every = 2\nshift_every = 0");
+    let config = emoji_config(
+        &model_path,
+        dir.path(),
+        "max_steps = 4\ncheckpoint_every = 2\nshift_every = 0",
+    );
 
     let (events_tx, events_rx) = unbounded();
     let (_commands_tx, commands_rx) = unbounded();
@@ -273,14 +356,25 @@ fn resume_continues_like_uninterrupted_run() {
 
     let checkpoint = dir.path().join("checkpoints/step-000002.safetensors");
     assert!(checkpoint.is_file(), "a checkpoint is written at step 2");
-    assert!(load_adapter(&checkpoint, model).is_ok(), "a checkpoint is a usable adapter");
+    assert!(
+        load_adapter(&checkpoint, model).is_ok(),
+        "a checkpoint is a usable adapter"
+    );
 
     let resumed_dir = tempfile::tempdir().unwrap();
-    let mut resumed_config = emoji_config(&model_path, resumed_dir.path(), "max_steps = 4\nshift_every = 0");
+    let mut resumed_config = emoji_config(
+        &model_path,
+        resumed_dir.path(),
+        "max_steps = 4\nshift_every = 0",
+    );
     resumed_config.resume_from = Some(checkpoint);
     let (events_tx, events_rx) = unbounded();
     trainer::run_with_model(&resumed_config, model, &events_tx, &commands_rx).unwrap();
     let resumed = losses(&events_rx);
 
-    assert_eq!(resumed, uninterrupted[2..].to_vec(), "steps 3 and 4 repeat after resuming");
+    assert_eq!(
+        resumed,
+        uninterrupted[2..].to_vec(),
+        "steps 3 and 4 repeat after resuming"
+    );
 }

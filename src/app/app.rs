@@ -205,7 +205,9 @@ impl StudioApp {
         if let Some(adapter) = training.adapter_path() {
             let (model, base_dir) = match training.config() {
                 ConfigFile::Train(config) => (config.model.source.clone(), config.base_dir.clone()),
-                ConfigFile::Routing(config) => (config.model.source.clone(), config.base_dir.clone()),
+                ConfigFile::Routing(config) => {
+                    (config.model.source.clone(), config.base_dir.clone())
+                }
             };
             self.try_it.open(adapter.to_path_buf(), model, base_dir);
             self.try_return = Screen::Training;
@@ -215,13 +217,21 @@ impl StudioApp {
 
     /// Opens the setup form filled from `config`.
     pub fn open_setup(&mut self, config: TrainConfig) {
-        self.setup = Some(SetupForm::from_config(config, self.hub_options.clone(), self.runs_dir.clone()));
+        self.setup = Some(SetupForm::from_config(
+            config,
+            self.hub_options.clone(),
+            self.runs_dir.clone(),
+        ));
         self.screen = Screen::Setup;
     }
 
     /// Opens the setup form for a routed set.
     pub fn open_routed_setup(&mut self, config: RoutingConfig) {
-        self.setup = Some(SetupForm::from_routing(config, self.hub_options.clone(), self.runs_dir.clone()));
+        self.setup = Some(SetupForm::from_routing(
+            config,
+            self.hub_options.clone(),
+            self.runs_dir.clone(),
+        ));
         self.screen = Screen::Setup;
     }
 
@@ -235,7 +245,10 @@ impl StudioApp {
             .position(|preset| preset.path.file_stem().is_some_and(|stem| stem == name));
         match index {
             Some(index) => self.open_preset(index),
-            None => tracing::warn!(preset = name, "no preset of that name; showing the start screen"),
+            None => tracing::warn!(
+                preset = name,
+                "no preset of that name; showing the start screen"
+            ),
         }
     }
 
@@ -306,9 +319,16 @@ impl StudioApp {
                 if picked != current {
                     self.set_language(picked);
                 }
-                if self.fonts_installed && self.install_fonts && self.cjk_font.is_none() && current == Language::SimplifiedChinese {
+                if self.fonts_installed
+                    && self.install_fonts
+                    && self.cjk_font.is_none()
+                    && current == Language::SimplifiedChinese
+                {
                     // Chinese text cannot render without the font, so this warning is in English.
-                    ui.colored_label(ui.visuals().warn_fg_color, self.tr.english("app.no_cjk_font"));
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        self.tr.english("app.no_cjk_font"),
+                    );
                 }
             });
         });
@@ -335,8 +355,12 @@ impl StudioApp {
                     self.screen = Screen::Try;
                 }
                 Some(StartAction::FromScratch) => {
-                    let mut setup = SetupForm::empty(self.hub_options.clone(), self.runs_dir.clone());
-                    setup.prefill(self.settings.last_model.as_deref(), self.settings.last_dataset.as_deref());
+                    let mut setup =
+                        SetupForm::empty(self.hub_options.clone(), self.runs_dir.clone());
+                    setup.prefill(
+                        self.settings.last_model.as_deref(),
+                        self.settings.last_dataset.as_deref(),
+                    );
                     self.setup = Some(setup);
                     self.screen = Screen::Setup;
                 }
@@ -354,20 +378,20 @@ impl StudioApp {
                     None => {}
                 }
             }
-            Screen::Runs => {
-                match self.runs.show(ui, &self.tr, self.file_dialog.as_ref()) {
-                    Some(RunsAction::Back) => self.screen = Screen::Start,
-                    Some(RunsAction::Try { adapter, model }) => {
-                        self.try_it.open(adapter, model, None);
-                        self.try_return = Screen::Runs;
-                        self.screen = Screen::Try;
-                    }
-                    Some(RunsAction::Resume(config)) => self.start_training(*config),
-                    None => {}
+            Screen::Runs => match self.runs.show(ui, &self.tr, self.file_dialog.as_ref()) {
+                Some(RunsAction::Back) => self.screen = Screen::Start,
+                Some(RunsAction::Try { adapter, model }) => {
+                    self.try_it.open(adapter, model, None);
+                    self.try_return = Screen::Runs;
+                    self.screen = Screen::Try;
                 }
-            }
+                Some(RunsAction::Resume(config)) => self.start_training(*config),
+                None => {}
+            },
             Screen::Try => {
-                if let Some(TryAction::Back) = self.try_it.show(ui, &self.tr, self.file_dialog.as_ref()) {
+                if let Some(TryAction::Back) =
+                    self.try_it.show(ui, &self.tr, self.file_dialog.as_ref())
+                {
                     self.screen = self.try_return;
                 }
             }

@@ -23,9 +23,19 @@ pub fn suggested_file_name(name: &str, unix_seconds: u64) -> String {
     let safe: String = name
         .trim()
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    let safe = if safe.is_empty() { "adapter".to_string() } else { safe };
+    let safe = if safe.is_empty() {
+        "adapter".to_string()
+    } else {
+        safe
+    };
     let (year, month, day) = civil_date(unix_seconds);
     format!("{safe}-{year:04}-{month:02}-{day:02}.safetensors")
 }
@@ -75,7 +85,9 @@ impl ExportState {
                 self.typed = None;
             }
             None => {
-                let folder = dirs::document_dir().or_else(dirs::home_dir).unwrap_or_default();
+                let folder = dirs::document_dir()
+                    .or_else(dirs::home_dir)
+                    .unwrap_or_default();
                 let unix_seconds = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|elapsed| elapsed.as_secs())
@@ -93,7 +105,8 @@ impl ExportState {
             ui.label(tr.t("export.no_file_chosen"));
             ui.horizontal(|ui| {
                 let label = ui.label(tr.t("export.save_to"));
-                ui.add(egui::TextEdit::singleline(typed).desired_width(420.0)).labelled_by(label.id);
+                ui.add(egui::TextEdit::singleline(typed).desired_width(420.0))
+                    .labelled_by(label.id);
                 if ui.button(tr.t("export.save")).clicked() {
                     save = Some((adapter.clone(), PathBuf::from(typed.trim())));
                 }
@@ -114,12 +127,19 @@ impl ExportState {
 }
 
 /// Shows the outcome of the last export: where the files went, or the error.
-pub fn show_export_status(ui: &mut egui::Ui, tr: &Translator, status: Option<&Result<ExportedFiles, String>>) {
+pub fn show_export_status(
+    ui: &mut egui::Ui,
+    tr: &Translator,
+    status: Option<&Result<ExportedFiles, String>>,
+) {
     match status {
         Some(Ok(files)) => {
             ui.label(tr.tf(
                 "training.exported",
-                &[("adapter", &files.adapter.display()), ("card", &files.model_card.display())],
+                &[
+                    ("adapter", &files.adapter.display()),
+                    ("card", &files.model_card.display()),
+                ],
             ));
         }
         Some(Err(error)) => {
@@ -131,19 +151,34 @@ pub fn show_export_status(ui: &mut egui::Ui, tr: &Translator, status: Option<&Re
 
 /// Copies the adapter at `source` to `destination` and writes the model card beside it
 /// (same stem, `.md`). Errors name the file and are in the interface language.
-pub fn export_adapter(source: &Path, destination: &Path, tr: &Translator) -> Result<ExportedFiles, String> {
-    let (metadata, _) = read_adapter(source)
-        .map_err(|error| tr.tf("export.read_failed", &[("path", &source.display()), ("error", &error)]))?;
+pub fn export_adapter(
+    source: &Path,
+    destination: &Path,
+    tr: &Translator,
+) -> Result<ExportedFiles, String> {
+    let (metadata, _) = read_adapter(source).map_err(|error| {
+        tr.tf(
+            "export.read_failed",
+            &[("path", &source.display()), ("error", &error)],
+        )
+    })?;
 
     // Copying a file onto itself would truncate it, so an export to the run's own adapter
     // path only writes the card.
-    let same_file = match (std::fs::canonicalize(source), std::fs::canonicalize(destination)) {
+    let same_file = match (
+        std::fs::canonicalize(source),
+        std::fs::canonicalize(destination),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
     if !same_file {
-        std::fs::copy(source, destination)
-            .map_err(|error| tr.tf("export.write_failed", &[("path", &destination.display()), ("error", &error)]))?;
+        std::fs::copy(source, destination).map_err(|error| {
+            tr.tf(
+                "export.write_failed",
+                &[("path", &destination.display()), ("error", &error)],
+            )
+        })?;
     }
 
     let model_card = destination.with_extension("md");
@@ -151,8 +186,12 @@ pub fn export_adapter(source: &Path, destination: &Path, tr: &Translator) -> Res
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    std::fs::write(&model_card, model_card_text(&metadata, &file_name, tr))
-        .map_err(|error| tr.tf("export.write_failed", &[("path", &model_card.display()), ("error", &error)]))?;
+    std::fs::write(&model_card, model_card_text(&metadata, &file_name, tr)).map_err(|error| {
+        tr.tf(
+            "export.write_failed",
+            &[("path", &model_card.display()), ("error", &error)],
+        )
+    })?;
 
     tracing::info!(adapter = %destination.display(), card = %model_card.display(), "adapter exported");
     Ok(ExportedFiles {
@@ -170,14 +209,23 @@ pub fn model_card_text(metadata: &AdapterMetadata, file_name: &str, tr: &Transla
 
     let _ = writeln!(card, "# {}\n", metadata.name);
     let _ = writeln!(card, "{}\n", tr.t("export.card_intro"));
-    let _ = writeln!(card, "- {}: {year:04}-{month:02}-{day:02}", tr.t("export.card_created"));
+    let _ = writeln!(
+        card,
+        "- {}: {year:04}-{month:02}-{day:02}",
+        tr.t("export.card_created")
+    );
     let task = match metadata.task {
         Task::Instruction => tr.t("task.instruction"),
         Task::Classification => tr.t("task.classification"),
     };
     let _ = writeln!(card, "- {}: {task}", tr.t("export.card_task"));
     if !metadata.labels.is_empty() {
-        let _ = writeln!(card, "- {}: {}", tr.t("export.card_labels"), metadata.labels.join(", "));
+        let _ = writeln!(
+            card,
+            "- {}: {}",
+            tr.t("export.card_labels"),
+            metadata.labels.join(", ")
+        );
     }
 
     let _ = writeln!(card, "\n## {}\n", tr.t("export.card_base_model"));
@@ -192,11 +240,21 @@ pub fn model_card_text(metadata: &AdapterMetadata, file_name: &str, tr: &Transla
         ],
     );
     let _ = writeln!(card, "- {}: {shape}", tr.t("export.card_shape"));
-    let _ = writeln!(card, "- {}: `{}`", tr.t("export.card_weights_fingerprint"), base.weights_fingerprint);
+    let _ = writeln!(
+        card,
+        "- {}: `{}`",
+        tr.t("export.card_weights_fingerprint"),
+        base.weights_fingerprint
+    );
     if !base.weights_format.is_empty() {
         // A quantised copy and the full-precision weights are not interchangeable, so the
         // card names the copy the adapter needs.
-        let _ = writeln!(card, "- {}: {}", tr.t("export.card_weights_format"), base.weights_format);
+        let _ = writeln!(
+            card,
+            "- {}: {}",
+            tr.t("export.card_weights_format"),
+            base.weights_format
+        );
     }
 
     let _ = writeln!(card, "\n## {}\n", tr.t("export.card_interventions"));
@@ -241,11 +299,16 @@ pub(crate) fn civil_date(unix_seconds: u64) -> (i64, u32, u32) {
     let days = (unix_seconds / 86_400) as i64 + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }

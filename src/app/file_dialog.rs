@@ -44,9 +44,9 @@ impl FileDialog for NativeFileDialog {
         let dialog = rfd::FileDialog::new().set_title(&request.title);
         let picked = match request.purpose {
             FilePurpose::ModelFolder => dialog.pick_folder(),
-            FilePurpose::ModelFile | FilePurpose::Dataset | FilePurpose::Adapter => {
-                dialog.add_filter(&request.filter_name, request.extensions).pick_file()
-            }
+            FilePurpose::ModelFile | FilePurpose::Dataset | FilePurpose::Adapter => dialog
+                .add_filter(&request.filter_name, request.extensions)
+                .pick_file(),
             FilePurpose::ExportAdapter => {
                 let dialog = dialog.add_filter(&request.filter_name, request.extensions);
                 match &request.suggested_name {

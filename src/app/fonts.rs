@@ -26,13 +26,25 @@ const CANDIDATES: &[(&str, u32)] = &[
     // Arch: noto-fonts-cjk.
     ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
     // Fedora: google-noto-sans-cjk-fonts.
-    ("/usr/share/fonts/google-noto-sans-cjk-fonts/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf", 0),
+    (
+        "/usr/share/fonts/google-noto-sans-cjk-fonts/NotoSansCJK-Regular.ttc",
+        2,
+    ),
+    (
+        "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+        2,
+    ),
+    (
+        "/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf",
+        0,
+    ),
     // Debian and Ubuntu: fonts-wqy-microhei, fonts-wqy-zenhei, fonts-droid-fallback.
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
-    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
+    (
+        "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+        0,
+    ),
     ("/usr/share/fonts/wqy-microhei/wqy-microhei.ttc", 0),
     // macOS and Windows.
     ("/System/Library/Fonts/PingFang.ttc", 0),
@@ -89,7 +101,11 @@ pub fn install_fonts(ctx: &egui::Context) -> Option<CjkFont> {
             data.index = font.index;
             fonts.font_data.insert("cjk".to_owned(), Arc::new(data));
             for family in [FontFamily::Proportional, FontFamily::Monospace] {
-                fonts.families.entry(family).or_default().push("cjk".to_owned());
+                fonts
+                    .families
+                    .entry(family)
+                    .or_default()
+                    .push("cjk".to_owned());
             }
             tracing::info!(path = %font.path.display(), index = font.index, "CJK font loaded");
             Some(font)
@@ -101,16 +117,28 @@ pub fn install_fonts(ctx: &egui::Context) -> Option<CjkFont> {
             None
         }
     };
-    if let Some(path) = EMOJI_CANDIDATES.iter().map(Path::new).find(|path| path.is_file()) {
+    if let Some(path) = EMOJI_CANDIDATES
+        .iter()
+        .map(Path::new)
+        .find(|path| path.is_file())
+    {
         match std::fs::read(path) {
             Ok(bytes) => {
-                fonts.font_data.insert("emoji".to_owned(), Arc::new(FontData::from_owned(bytes)));
+                fonts
+                    .font_data
+                    .insert("emoji".to_owned(), Arc::new(FontData::from_owned(bytes)));
                 for family in [FontFamily::Proportional, FontFamily::Monospace] {
-                    fonts.families.entry(family).or_default().push("emoji".to_owned());
+                    fonts
+                        .families
+                        .entry(family)
+                        .or_default()
+                        .push("emoji".to_owned());
                 }
                 tracing::info!(path = %path.display(), "emoji font loaded");
             }
-            Err(error) => tracing::warn!(path = %path.display(), %error, "could not read the emoji font"),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "could not read the emoji font")
+            }
         }
     }
     ctx.set_fonts(fonts);
@@ -120,5 +148,7 @@ pub fn install_fonts(ctx: &egui::Context) -> Option<CjkFont> {
 /// Returns `text` without emoji variation selectors (U+FE0F, U+FE0E), which egui's
 /// monochrome fonts have no glyph for and would draw as boxes after the emoji.
 pub fn displayable(text: &str) -> String {
-    text.chars().filter(|c| !matches!(c, '\u{fe0f}' | '\u{fe0e}')).collect()
+    text.chars()
+        .filter(|c| !matches!(c, '\u{fe0f}' | '\u{fe0e}'))
+        .collect()
 }

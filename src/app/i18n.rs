@@ -68,7 +68,11 @@ pub fn parse_locale(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(strings)
 }
 
-fn flatten(prefix: &str, table: &toml::Table, strings: &mut BTreeMap<String, String>) -> Result<(), String> {
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    strings: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
     for (name, value) in table {
         let key = if prefix.is_empty() {
             name.clone()
@@ -80,7 +84,12 @@ fn flatten(prefix: &str, table: &toml::Table, strings: &mut BTreeMap<String, Str
                 strings.insert(key, text.clone());
             }
             toml::Value::Table(inner) => flatten(&key, inner, strings)?,
-            other => return Err(format!("{key}: expected a string, found {}", other.type_str())),
+            other => {
+                return Err(format!(
+                    "{key}: expected a string, found {}",
+                    other.type_str()
+                ))
+            }
         }
     }
     Ok(())
@@ -130,7 +139,10 @@ impl Translator {
             return text.clone();
         }
         self.report_missing(key);
-        self.english.get(key).cloned().unwrap_or_else(|| key.to_string())
+        self.english
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
     }
 
     /// Returns the string for `key` with each `{name}` replaced by its value in `args`.
@@ -144,13 +156,23 @@ impl Translator {
 
     /// Returns the English string for `key`, for text that must render without a CJK font.
     pub fn english(&self, key: &str) -> String {
-        self.english.get(key).cloned().unwrap_or_else(|| key.to_string())
+        self.english
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
     }
 
     fn report_missing(&self, key: &str) {
-        let mut reported = self.reported_missing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reported = self
+            .reported_missing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if reported.insert(key.to_string()) {
-            tracing::warn!(key, language = self.language.code(), "missing interface string; showing the English text");
+            tracing::warn!(
+                key,
+                language = self.language.code(),
+                "missing interface string; showing the English text"
+            );
         }
     }
 }

@@ -58,7 +58,9 @@ pub fn preset_dirs() -> Vec<PathBuf> {
         return found;
     }
     let Some(data_dir) = dirs::data_dir() else {
-        tracing::warn!("no presets folder found and no data folder to write the built-in presets to");
+        tracing::warn!(
+            "no presets folder found and no data folder to write the built-in presets to"
+        );
         return Vec::new();
     };
     let target = data_dir
@@ -77,7 +79,11 @@ pub fn preset_dirs() -> Vec<PathBuf> {
 /// config is there already, so that edits a user made there survive.
 pub fn write_built_in_presets(dir: &Path) -> std::io::Result<()> {
     let has_presets = std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().any(|entry| entry.path().extension().is_some_and(|ext| ext == "toml")))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|entry| entry.path().extension().is_some_and(|ext| ext == "toml"))
+        })
         .unwrap_or(false);
     if has_presets {
         return Ok(());
@@ -102,7 +108,9 @@ fn extract_presets(source: &include_dir::Dir<'_>, target: &Path) -> std::io::Res
                 std::fs::create_dir_all(target.join(dir.path()))?;
                 extract_presets(dir, target)?;
             }
-            include_dir::DirEntry::File(file) => std::fs::write(target.join(file.path()), file.contents())?,
+            include_dir::DirEntry::File(file) => {
+                std::fs::write(target.join(file.path()), file.contents())?
+            }
         }
     }
     Ok(())
@@ -116,7 +124,10 @@ fn existing_preset_dirs() -> Vec<PathBuf> {
     if let Ok(current) = std::env::current_dir() {
         candidates.push(current.join("presets"));
     }
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
         candidates.push(exe_dir.join("presets"));
         if let Some(parent) = exe_dir.parent() {
             candidates.push(parent.join("presets"));
@@ -169,8 +180,15 @@ pub fn scan(dirs: &[PathBuf]) -> PresetScan {
         }
     }
     scan.presets.sort_by_key(|preset| {
-        let order = preset.config.preset().and_then(|info| info.order).unwrap_or(u32::MAX);
-        (order, preset.path.file_name().map(|name| name.to_os_string()))
+        let order = preset
+            .config
+            .preset()
+            .and_then(|info| info.order)
+            .unwrap_or(u32::MAX);
+        (
+            order,
+            preset.path.file_name().map(|name| name.to_os_string()),
+        )
     });
     scan
 }

@@ -54,12 +54,21 @@ struct Tour {
 
 /// Opens the window, walks through the screens and returns when every screenshot is saved.
 pub fn run_tour(options: TourOptions) -> Result<()> {
-    std::fs::create_dir_all(&options.out_dir)
-        .with_context(|| format!("cannot create the screenshot folder {}", options.out_dir.display()))?;
+    std::fs::create_dir_all(&options.out_dir).with_context(|| {
+        format!(
+            "cannot create the screenshot folder {}",
+            options.out_dir.display()
+        )
+    })?;
     let mut config = TrainConfig::load(&options.preset).map_err(|e| anyhow::anyhow!("{e}"))?;
     config.model.source = options.model.clone();
     let runs_dir = std::env::temp_dir().join(format!("reft-studio-tour-{}", std::process::id()));
-    config.output.dir = Some(runs_dir.join(config.run_name()).to_string_lossy().into_owned());
+    config.output.dir = Some(
+        runs_dir
+            .join(config.run_name())
+            .to_string_lossy()
+            .into_owned(),
+    );
 
     let mut app_options = AppOptions::from_env();
     app_options.language = options.language;
@@ -110,7 +119,9 @@ impl eframe::App for TourApp {
     /// Keeps the pointer out of the window: under Xvfb it rests in the middle of the screen,
     /// where it would open a chart's hover label in every screenshot.
     fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
-        raw_input.events.retain(|event| !matches!(event, egui::Event::PointerMoved(_)));
+        raw_input
+            .events
+            .retain(|event| !matches!(event, egui::Event::PointerMoved(_)));
         raw_input.events.push(egui::Event::PointerGone);
     }
 
@@ -119,7 +130,10 @@ impl eframe::App for TourApp {
         self.tour.app.ui(ctx);
         self.tour.advance(ctx);
         if self.tour.started.elapsed() > TOUR_LIMIT && self.tour.error.is_none() {
-            self.tour.error = Some(format!("the walk took longer than {} s", TOUR_LIMIT.as_secs()));
+            self.tour.error = Some(format!(
+                "the walk took longer than {} s",
+                TOUR_LIMIT.as_secs()
+            ));
         }
         let finished = self.tour.stage == Stage::Done && self.tour.pending.is_none();
         if finished || self.tour.error.is_some() {
@@ -147,10 +161,15 @@ impl Tour {
             let Some(name) = self.pending.take() else {
                 continue;
             };
-            let path = self.options.out_dir.join(format!("{name}-{}.png", self.options.language.code()));
+            let path = self
+                .options
+                .out_dir
+                .join(format!("{name}-{}.png", self.options.language.code()));
             match write_png(&path, &image) {
                 Ok(()) => tracing::info!(path = %path.display(), "screenshot saved"),
-                Err(error) => self.error = Some(format!("cannot write {}: {error}", path.display())),
+                Err(error) => {
+                    self.error = Some(format!("cannot write {}: {error}", path.display()))
+                }
             }
         }
     }
@@ -183,7 +202,10 @@ impl Tour {
                     self.app.open_setup(self.config.clone());
                     self.frames = 0;
                 }
-                let ready = self.app.setup().is_some_and(|setup| setup.preflight().is_some());
+                let ready = self
+                    .app
+                    .setup()
+                    .is_some_and(|setup| setup.preflight().is_some());
                 if ready && self.shoot(ctx, "setup") {
                     self.stage = Stage::Training;
                 }
@@ -192,12 +214,17 @@ impl Tour {
                 if self.app.screen() != Screen::Training {
                     match self.app.setup().and_then(|setup| setup.build_config()) {
                         Some(config) => self.app.start_training(config),
-                        None => self.error = Some("the setup form has problems; the preset cannot train".into()),
+                        None => {
+                            self.error =
+                                Some("the setup form has problems; the preset cannot train".into())
+                        }
                     }
                     self.frames = 0;
                 }
                 let training = self.app.training().expect("training started");
-                if let Some(super::screens::training::RunOutcome::Failed(error)) = training.outcome() {
+                if let Some(super::screens::training::RunOutcome::Failed(error)) =
+                    training.outcome()
+                {
                     self.error = Some(format!("training failed: {error}"));
                     return;
                 }
@@ -208,7 +235,11 @@ impl Tour {
                 }
             }
             Stage::WaitFinish => {
-                if self.app.training().is_some_and(|training| training.adapter_path().is_some()) {
+                if self
+                    .app
+                    .training()
+                    .is_some_and(|training| training.adapter_path().is_some())
+                {
                     self.app.open_try_for_run();
                     self.stage = Stage::Try;
                     self.frames = 0;
@@ -246,7 +277,11 @@ fn write_png(path: &Path, image: &egui::ColorImage) -> Result<()> {
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header()?;
-    let bytes: Vec<u8> = image.pixels.iter().flat_map(|pixel| pixel.to_array()).collect();
+    let bytes: Vec<u8> = image
+        .pixels
+        .iter()
+        .flat_map(|pixel| pixel.to_array())
+        .collect();
     writer.write_image_data(&bytes)?;
     Ok(())
 }

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use reft_studio::config_file::ConfigFile;
 use reft_studio::data::{self, LoadOptions};
 use reft_studio::model::device::open_device;
 use reft_studio::model::hub::HubOptions;
 use reft_studio::model::loader;
-use reft_studio::config_file::ConfigFile;
 use reft_studio::model::loader::LoadedModel;
 use reft_studio::routing::RoutingConfig;
 use reft_studio::train::config::TrainConfig;
@@ -56,7 +56,11 @@ fn check_routing(config: &RoutingConfig, skip_model: bool) -> Result<Vec<String>
     let mut problems = Vec::new();
     for (spec, module_config) in config.modules.iter().zip(&module_configs) {
         println!("module {}:", spec.name);
-        problems.extend(check_data(module_config).into_iter().map(|p| format!("module {}: {p}", spec.name)));
+        problems.extend(
+            check_data(module_config)
+                .into_iter()
+                .map(|p| format!("module {}: {p}", spec.name)),
+        );
     }
 
     if let Some(file) = &config.router.eval {
@@ -67,7 +71,11 @@ fn check_routing(config: &RoutingConfig, skip_model: bool) -> Result<Vec<String>
         };
         match data::load_file(&path, &strict) {
             Ok(loaded) => {
-                println!("router eval {}: {} requests", path.display(), loaded.examples.len());
+                println!(
+                    "router eval {}: {} requests",
+                    path.display(),
+                    loaded.examples.len()
+                );
                 for example in &loaded.examples {
                     if !config.modules.iter().any(|m| m.name == example.target) {
                         problems.push(format!(
@@ -89,11 +97,18 @@ fn check_routing(config: &RoutingConfig, skip_model: bool) -> Result<Vec<String>
             Some(Ok(model)) => {
                 let layers = model.config().num_layers;
                 if let Some(layer) = config.router.layer.filter(|&layer| layer >= layers) {
-                    problems.push(format!("router.layer {layer} is out of range: the model has blocks 0 to {}", layers - 1));
+                    problems.push(format!(
+                        "router.layer {layer} is out of range: the model has blocks 0 to {}",
+                        layers - 1
+                    ));
                 }
                 for (spec, module_config) in config.modules.iter().zip(&module_configs) {
                     let found = check_with_model(module_config, &model);
-                    problems.extend(found.into_iter().map(|p| format!("module {}: {p}", spec.name)));
+                    problems.extend(
+                        found
+                            .into_iter()
+                            .map(|p| format!("module {}: {p}", spec.name)),
+                    );
                 }
             }
             Some(Err(error)) => problems.push(error),
@@ -136,10 +151,19 @@ fn load_config_model(config: &TrainConfig) -> Result<LoadedModel, String> {
     let device = open_device(config.model.device).map_err(|e| e.to_string())?;
     let mut options = HubOptions::from_env();
     options.offline |= config.model.offline;
-    let model = loader::load_spec(&config.model.source, config.base_dir.as_deref(), &options, &device, &mut |_| {})
-        .map_err(|e| e.to_string())?;
+    let model = loader::load_spec(
+        &config.model.source,
+        config.base_dir.as_deref(),
+        &options,
+        &device,
+        &mut |_| {},
+    )
+    .map_err(|e| e.to_string())?;
     let (hidden, layers) = (model.config().hidden_size, model.config().num_layers);
-    println!("model {}: {layers} layers, hidden size {hidden}", config.model.source);
+    println!(
+        "model {}: {layers} layers, hidden size {hidden}",
+        config.model.source
+    );
     Ok(model)
 }
 

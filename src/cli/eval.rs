@@ -83,7 +83,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.dataset.display()))?;
     }
     let settings = PromptSettings {
-        system_prompt: adapter.as_ref().and_then(|a| a.metadata.system_prompt.clone()),
+        system_prompt: adapter
+            .as_ref()
+            .and_then(|a| a.metadata.system_prompt.clone()),
         max_length: 512,
     };
 
@@ -93,7 +95,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
 
     let pad = model.tokenizer()?.pad_id().unwrap_or(eos_id(&model)?);
     let (loss, accuracy) = if task == Task::Classification {
-        let scores = classify(&model, set, &loaded.examples, &labels, &settings, pad, args.batch_size, None)?;
+        let scores = classify(
+            &model,
+            set,
+            &loaded.examples,
+            &labels,
+            &settings,
+            pad,
+            args.batch_size,
+            None,
+        )?;
         (
             classification_loss(&scores, &loaded.examples, &labels),
             Some(accuracy(&scores, &loaded.examples, &labels)),
@@ -104,7 +115,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .iter()
             .map(|e| tokenize_example(&model, e, &settings))
             .collect::<Result<Vec<_>, _>>()?;
-        (mean_loss(&model, set, &tokens, pad, args.batch_size, None)?, None)
+        (
+            mean_loss(&model, set, &tokens, pad, args.batch_size, None)?,
+            None,
+        )
     };
 
     let report = EvalReport {

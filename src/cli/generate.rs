@@ -79,7 +79,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         }
     }
     if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
-        anyhow::bail!("--temperature must be a finite number, 0 or more, got {}", args.temperature);
+        anyhow::bail!(
+            "--temperature must be a finite number, 0 or more, got {}",
+            args.temperature
+        );
     }
 
     let model = load_model(&args.model)?;
@@ -96,26 +99,40 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let (adapter, module) = match &routed {
         Some(set) => {
             let (index, how) = match &args.use_name {
-                Some(name) => (set.module_index(name).map_err(|e| anyhow::anyhow!(e))?, "picked with --use".to_string()),
+                Some(name) => (
+                    set.module_index(name).map_err(|e| anyhow::anyhow!(e))?,
+                    "picked with --use".to_string(),
+                ),
                 None => {
-                    let decision = set.route(&model, &args.prompt.prompt).map_err(|e| anyhow::anyhow!(e))?;
+                    let decision = set
+                        .route(&model, &args.prompt.prompt)
+                        .map_err(|e| anyhow::anyhow!(e))?;
                     let probability = decision.probabilities[decision.module] * 100.0;
-                    (decision.module, format!("picked by the router, probability {probability:.1}%"))
+                    (
+                        decision.module,
+                        format!("picked by the router, probability {probability:.1}%"),
+                    )
                 }
             };
             let name = set.manifest.modules[index].name.clone();
             eprintln!("module: {name} ({how})");
             (Some(&set.adapters[index]), Some(name))
         }
-        None => (library.choose(args.use_name.as_deref()).map_err(|e| anyhow::anyhow!(e))?, None),
+        None => (
+            library
+                .choose(args.use_name.as_deref())
+                .map_err(|e| anyhow::anyhow!(e))?,
+            None,
+        ),
     };
 
     // With an adapter, a chat prompt is built as in its training: its system prompt and
     // prompt template apply.
     let prompt_ids = match adapter {
         Some(adapter) if args.prompt.chat => {
-            let messages = adapter_messages(adapter, args.prompt.system.as_deref(), &args.prompt.prompt)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let messages =
+                adapter_messages(adapter, args.prompt.system.as_deref(), &args.prompt.prompt)
+                    .map_err(|e| anyhow::anyhow!(e))?;
             let template = model
                 .chat_template
                 .as_ref()
@@ -129,7 +146,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let hook: &mut dyn BlockHook = match adapter {
         Some(adapter) => {
             let len = prompt_ids.len();
-            let rows = adapter.set.row_positions_with(&[(len, len)], true, args.intervene_generated);
+            let rows =
+                adapter
+                    .set
+                    .row_positions_with(&[(len, len)], true, args.intervene_generated);
             adapter_hook = InterventionHook::new(&adapter.set, rows, false);
             tracing::info!(adapter = %adapter.metadata.name, "generating with adapter");
             &mut adapter_hook
@@ -153,7 +173,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         }
         streamed.push(id);
         if let Ok(text) = tokenizer.decode(&streamed, true) {
-            if text.len() > printed && text.is_char_boundary(printed) && !text.ends_with('\u{fffd}') {
+            if text.len() > printed && text.is_char_boundary(printed) && !text.ends_with('\u{fffd}')
+            {
                 print!("{}", &text[printed..]);
                 let _ = std::io::stdout().flush();
                 printed = text.len();
@@ -172,7 +193,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let (token_count, stop_reason) = (generation.token_ids.len(), generation.stop_reason);
 
     // A character cut off by --max-new-tokens decodes to U+FFFD; it is dropped.
-    let text = tokenizer.decode(&generation.token_ids, true)?.trim_end_matches('\u{fffd}').to_string();
+    let text = tokenizer
+        .decode(&generation.token_ids, true)?
+        .trim_end_matches('\u{fffd}')
+        .to_string();
     if args.json {
         let report = GenerateReport {
             prompt_token_ids: prompt_ids,

@@ -60,20 +60,34 @@ pub fn run(args: GetModelArgs) -> Result<()> {
 /// Copies `file` to `<models folder>/<repo>/<file name>`, where the app finds it by hub id.
 fn install(repo: &str, file: &std::path::Path, options: &HubOptions) -> Result<()> {
     if !file.is_file() {
-        anyhow::bail!("{} is not a file: give the path of a .gguf file", file.display());
+        anyhow::bail!(
+            "{} is not a file: give the path of a .gguf file",
+            file.display()
+        );
     }
     if !has_gguf_extension(file) {
-        anyhow::bail!("{} is not a .gguf file: only GGUF files can be installed this way", file.display());
+        anyhow::bail!(
+            "{} is not a .gguf file: only GGUF files can be installed this way",
+            file.display()
+        );
     }
     let folder = options.models_dir.join(repo);
-    std::fs::create_dir_all(&folder).with_context(|| format!("could not create {}", folder.display()))?;
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("could not create {}", folder.display()))?;
     let name = file.file_name().context("the file has no name")?;
     let target = folder.join(name);
 
     // Copying to a temporary name first means an interrupted copy never looks like a model.
     let partial = folder.join(format!("{}.partial", name.to_string_lossy()));
-    std::fs::copy(file, &partial).with_context(|| format!("could not copy {} to {}", file.display(), partial.display()))?;
-    std::fs::rename(&partial, &target).with_context(|| format!("could not rename {} to {}", partial.display(), target.display()))?;
+    std::fs::copy(file, &partial)
+        .with_context(|| format!("could not copy {} to {}", file.display(), partial.display()))?;
+    std::fs::rename(&partial, &target).with_context(|| {
+        format!(
+            "could not rename {} to {}",
+            partial.display(),
+            target.display()
+        )
+    })?;
     println!("{repo}: {}", target.display());
     Ok(())
 }

@@ -82,7 +82,11 @@ pub fn run(args: InspectArgs) -> Result<()> {
         .outputs
         .iter()
         .map(|h| -> Result<f32> {
-            Ok(h.i((0, last))?.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.to_vec1::<f32>()?[0])
+            Ok(h.i((0, last))?
+                .sqr()?
+                .sum_keepdim(D::Minus1)?
+                .sqrt()?
+                .to_vec1::<f32>()?[0])
         })
         .collect::<Result<Vec<_>>>()?;
 

@@ -18,7 +18,11 @@ use reft_studio::model::hub::{DownloadEvent, HubOptions};
 use reft_studio::model::loader::{self, LoadedModel};
 
 #[derive(Parser)]
-#[command(name = "reft-studio", version, about = "Representation fine-tuning (ReFT) for language models")]
+#[command(
+    name = "reft-studio",
+    version,
+    about = "Representation fine-tuning (ReFT) for language models"
+)]
 pub struct Cli {
     /// CPU threads for tensor work, 1 to 1024 (default: all cores).
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -135,7 +139,13 @@ pub fn load_model(args: &ModelArgs) -> Result<LoadedModel> {
         DownloadEvent::Finished { file, .. } => tracing::info!(file, "download finished"),
         _ => {}
     };
-    Ok(loader::load_spec(&args.model, None, &options, &device, &mut on_download)?)
+    Ok(loader::load_spec(
+        &args.model,
+        None,
+        &options,
+        &device,
+        &mut on_download,
+    )?)
 }
 
 /// The prompt's token ids: the raw text, or the rendered chat.

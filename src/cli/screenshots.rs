@@ -36,11 +36,17 @@ pub fn run(args: ScreenshotsArgs) -> Result<()> {
     let language = Language::ALL
         .into_iter()
         .find(|language| language.code() == args.language)
-        .with_context(|| format!("--language {:?} is not supported: use en or zh-CN", args.language))?;
+        .with_context(|| {
+            format!(
+                "--language {:?} is not supported: use en or zh-CN",
+                args.language
+            )
+        })?;
     let model = match args.model {
         Some(model) => model,
-        None => std::env::var("REFT_STUDIO_TEST_MODEL")
-            .context("give --model or set REFT_STUDIO_TEST_MODEL (scripts/fetch-test-assets prints it)")?,
+        None => std::env::var("REFT_STUDIO_TEST_MODEL").context(
+            "give --model or set REFT_STUDIO_TEST_MODEL (scripts/fetch-test-assets prints it)",
+        )?,
     };
     run_tour(TourOptions {
         out_dir: args.out,

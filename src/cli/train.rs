@@ -87,14 +87,18 @@ fn run_routed(mut config: RoutingConfig, args: &TrainArgs) -> Result<()> {
         // Inline data paths resolve against the set's folder, so they become absolute.
         let absolute = |value: &str| {
             let path = module_config.resolve_path(value);
-            std::path::absolute(&path).unwrap_or(path).to_string_lossy().into_owned()
+            std::path::absolute(&path)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned()
         };
         let data = module.data.as_mut().expect("set above");
         data.train = absolute(&module_config.data.train);
         data.eval = module_config.data.eval.as_deref().map(absolute);
     }
 
-    let summary = run_printing(move |events, commands| routing::run_routing(&config, events, commands))?;
+    let summary =
+        run_printing(move |events, commands| routing::run_routing(&config, events, commands))?;
     match &summary.adapter_path {
         Some(path) => println!("routed set: {}", path.display()),
         None => println!("no routed set saved"),
@@ -104,17 +108,25 @@ fn run_routed(mut config: RoutingConfig, args: &TrainArgs) -> Result<()> {
 }
 
 fn absolute_output(output: &std::path::Path) -> Result<String> {
-    Ok(std::env::current_dir()?.join(output).to_string_lossy().into_owned())
+    Ok(std::env::current_dir()?
+        .join(output)
+        .to_string_lossy()
+        .into_owned())
 }
 
 fn all_cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Runs `job` on another thread and prints its events on this one as they arrive.
 fn run_printing<F>(job: F) -> Result<RunSummary>
 where
-    F: FnOnce(&crossbeam_channel::Sender<TrainEvent>, &crossbeam_channel::Receiver<reft_studio::train::events::TrainCommand>) -> Result<RunSummary, String>
+    F: FnOnce(
+            &crossbeam_channel::Sender<TrainEvent>,
+            &crossbeam_channel::Receiver<reft_studio::train::events::TrainCommand>,
+        ) -> Result<RunSummary, String>
         + Send
         + 'static,
 {
@@ -134,7 +146,10 @@ where
 fn print_summary(summary: &RunSummary) {
     if let Some(eval) = &summary.final_eval {
         match eval.accuracy {
-            Some(acc) => println!("eval: loss {:.4}, accuracy {:.4} on {} examples", eval.loss, acc, eval.count),
+            Some(acc) => println!(
+                "eval: loss {:.4}, accuracy {:.4} on {} examples",
+                eval.loss, acc, eval.count
+            ),
             None => println!("eval: loss {:.4} on {} examples", eval.loss, eval.count),
         }
     }
@@ -146,10 +161,20 @@ fn print_event(event: &TrainEvent) {
         TrainEvent::Phase { phase } => eprintln!("== {phase:?}"),
         TrainEvent::Step(s) => eprintln!(
             "step {}/{}  epoch {:.2}  loss {:.4}  lr {:.2e}  grad {:.3}  {:.0} tok/s  eta {:.0} s",
-            s.step, s.total_steps, s.epoch, s.loss, s.learning_rate, s.grad_norm, s.tokens_per_second, s.eta_seconds
+            s.step,
+            s.total_steps,
+            s.epoch,
+            s.loss,
+            s.learning_rate,
+            s.grad_norm,
+            s.tokens_per_second,
+            s.eta_seconds
         ),
         TrainEvent::Eval(e) => match e.accuracy {
-            Some(acc) => eprintln!("eval at step {}: loss {:.4}, accuracy {:.4}", e.step, e.loss, acc),
+            Some(acc) => eprintln!(
+                "eval at step {}: loss {:.4}, accuracy {:.4}",
+                e.step, e.loss, acc
+            ),
             None => eprintln!("eval at step {}: loss {:.4}", e.step, e.loss),
         },
         TrainEvent::Shift(snapshot) => {
@@ -163,12 +188,18 @@ fn print_event(event: &TrainEvent) {
         }
         TrainEvent::Log { message } => eprintln!("{message}"),
         TrainEvent::Checkpoint { path, .. } => eprintln!("checkpoint: {}", path.display()),
-        TrainEvent::Download { detail, bytes, total_bytes } => {
+        TrainEvent::Download {
+            detail,
+            bytes,
+            total_bytes,
+        } => {
             if let (Some(b), Some(t)) = (bytes, total_bytes) {
                 eprintln!("download {detail}: {b}/{t} bytes");
             }
         }
-        TrainEvent::Module { index, total, name } => eprintln!("== module {} of {total}: {name}", index + 1),
+        TrainEvent::Module { index, total, name } => {
+            eprintln!("== module {} of {total}: {name}", index + 1)
+        }
         TrainEvent::Router(report) => {
             // The summary line itself arrives as a log event just before this one.
             for (name, right, total) in &report.per_module {

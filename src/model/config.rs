@@ -121,16 +121,19 @@ impl ModelConfig {
         let raw: HfConfig = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
 
         let model_type = raw.model_type.clone().unwrap_or_default();
-        let architecture =
-            Architecture::from_name(&model_type).ok_or_else(|| ModelError::UnsupportedArchitecture {
+        let architecture = Architecture::from_name(&model_type).ok_or_else(|| {
+            ModelError::UnsupportedArchitecture {
                 found: model_type.clone(),
                 path: path.to_path_buf(),
                 supported: Architecture::SUPPORTED.to_string(),
-            })?;
+            }
+        })?;
 
         if let Some(act) = raw.hidden_act.as_deref() {
             if act != "silu" {
-                return Err(invalid(format!("hidden_act {act:?} is not supported: expected \"silu\"")));
+                return Err(invalid(format!(
+                    "hidden_act {act:?} is not supported: expected \"silu\""
+                )));
             }
         }
 
@@ -173,12 +176,13 @@ impl ModelConfig {
             reason,
         };
         let arch_name = metadata_string(content, "general.architecture").map_err(invalid)?;
-        let architecture =
-            Architecture::from_name(&arch_name).ok_or_else(|| ModelError::UnsupportedArchitecture {
+        let architecture = Architecture::from_name(&arch_name).ok_or_else(|| {
+            ModelError::UnsupportedArchitecture {
                 found: arch_name.clone(),
                 path: path.to_path_buf(),
                 supported: Architecture::SUPPORTED.to_string(),
-            })?;
+            }
+        })?;
 
         let key = |name: &str| format!("{arch_name}.{name}");
         let usize_of = |name: &str| metadata_usize(content, &key(name)).map_err(invalid);

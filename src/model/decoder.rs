@@ -30,7 +30,12 @@ pub trait BlockHook {
 pub struct NoHook;
 
 impl BlockHook for NoHook {
-    fn on_block_output(&mut self, _: usize, _: &Tensor, _: usize) -> candle_core::Result<Option<Tensor>> {
+    fn on_block_output(
+        &mut self,
+        _: usize,
+        _: &Tensor,
+        _: usize,
+    ) -> candle_core::Result<Option<Tensor>> {
         Ok(None)
     }
 }
@@ -42,7 +47,12 @@ pub struct CaptureBlocks {
 }
 
 impl BlockHook for CaptureBlocks {
-    fn on_block_output(&mut self, _: usize, hidden: &Tensor, _: usize) -> candle_core::Result<Option<Tensor>> {
+    fn on_block_output(
+        &mut self,
+        _: usize,
+        hidden: &Tensor,
+        _: usize,
+    ) -> candle_core::Result<Option<Tensor>> {
         self.outputs.push(hidden.clone());
         Ok(None)
     }
@@ -114,7 +124,11 @@ impl RopeTables {
     fn new(config: &ModelConfig, device: &Device) -> Result<Self> {
         let half = config.head_dim / 2;
         let mut inv_freq: Vec<f64> = (0..half)
-            .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / config.head_dim as f64))
+            .map(|i| {
+                1.0 / config
+                    .rope_theta
+                    .powf(2.0 * i as f64 / config.head_dim as f64)
+            })
             .collect();
         if let Some(scaling) = &config.rope_scaling {
             apply_llama3_scaling(&mut inv_freq, scaling);
@@ -183,7 +197,9 @@ impl Attention {
         let kv_out = config.num_kv_heads * config.head_dim;
         let bias = |name: &str, len: usize| -> Result<Option<Tensor>> {
             if config.attention_bias {
-                weights.get(&format!("{prefix}.{name}.bias"), &[len]).map(Some)
+                weights
+                    .get(&format!("{prefix}.{name}.bias"), &[len])
+                    .map(Some)
             } else {
                 weights.get_optional(&format!("{prefix}.{name}.bias"), &[len])
             }
@@ -224,9 +240,18 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = split_heads(ops::frozen_linear(x, &self.q_proj, self.q_bias.as_ref())?, self.num_heads)?;
-        let k = split_heads(ops::frozen_linear(x, &self.k_proj, self.k_bias.as_ref())?, self.num_kv_heads)?;
-        let v = split_heads(ops::frozen_linear(x, &self.v_proj, self.v_bias.as_ref())?, self.num_kv_heads)?;
+        let q = split_heads(
+            ops::frozen_linear(x, &self.q_proj, self.q_bias.as_ref())?,
+            self.num_heads,
+        )?;
+        let k = split_heads(
+            ops::frozen_linear(x, &self.k_proj, self.k_bias.as_ref())?,
+            self.num_kv_heads,
+        )?;
+        let v = split_heads(
+            ops::frozen_linear(x, &self.v_proj, self.v_bias.as_ref())?,
+            self.num_kv_heads,
+        )?;
 
         let q = match &self.q_norm {
             Some(w) => ops::rms_norm(&q, w, self.rms_norm_eps)?,
@@ -267,9 +292,10 @@ impl Attention {
         let probs = ops::softmax_last_dim(&scores)?;
         let context = probs.matmul(&v.contiguous()?)?;
 
-        let context = context
-            .transpose(1, 2)?
-            .reshape((batch, seq, self.num_heads * self.head_dim))?;
+        let context =
+            context
+                .transpose(1, 2)?
+                .reshape((batch, seq, self.num_heads * self.head_dim))?;
         ops::frozen_linear(&context, &self.o_proj, None)
     }
 }
@@ -310,8 +336,10 @@ impl Block {
         let hidden = config.hidden_size;
         Ok(Self {
             input_norm: weights.get(&format!("{prefix}.input_layernorm.weight"), &[hidden])?,
-            post_attention_norm: weights
-                .get(&format!("{prefix}.post_attention_layernorm.weight"), &[hidden])?,
+            post_attention_norm: weights.get(
+                &format!("{prefix}.post_attention_layernorm.weight"),
+                &[hidden],
+            )?,
             attention: Attention::load(weights, &format!("{prefix}.self_attn"), config)?,
             mlp: Mlp::load(weights, &format!("{prefix}.mlp"), config)?,
         })
@@ -453,7 +481,12 @@ impl Decoder {
     /// The output of block `layer` with no hook anywhere: [batch, seq, hidden]. Blocks
     /// below the first intervened layer never change while training, so their output can
     /// be computed once and handed to [`Decoder::forward_from`] afterwards.
-    pub fn hidden_after(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, layer: usize) -> Result<Tensor> {
+    pub fn hidden_after(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        layer: usize,
+    ) -> Result<Tensor> {
         self.check_layer(layer)?;
         let (_, seq) = input_ids.dims2()?;
         self.check_positions(0, seq)?;
@@ -463,7 +496,13 @@ impl Decoder {
         let sin = self.rope.sin.narrow(0, 0, seq)?;
         let mut hidden = self.embed(input_ids)?;
         for block in &self.blocks[..=layer] {
-            hidden = block.forward(&hidden, self.config.rms_norm_eps, (&cos, &sin), mask.as_ref(), None)?;
+            hidden = block.forward(
+                &hidden,
+                self.config.rms_norm_eps,
+                (&cos, &sin),
+                mask.as_ref(),
+                None,
+            )?;
         }
         Ok(hidden)
     }
@@ -504,7 +543,13 @@ impl Decoder {
         let cos = self.rope.cos.narrow(0, 0, seq)?;
         let sin = self.rope.sin.narrow(0, 0, seq)?;
         for (layer, block) in self.blocks.iter().enumerate().skip(first) {
-            hidden = block.forward(&hidden, self.config.rms_norm_eps, (&cos, &sin), mask.as_ref(), None)?;
+            hidden = block.forward(
+                &hidden,
+                self.config.rms_norm_eps,
+                (&cos, &sin),
+                mask.as_ref(),
+                None,
+            )?;
             if let Some(replaced) = hook.on_block_output(layer, &hidden, 0)? {
                 hidden = replaced;
             }
@@ -558,8 +603,16 @@ impl Decoder {
                 .collect();
             let positions = Tensor::from_vec(positions, batch * seq, &self.device)?;
             let half = self.config.head_dim / 2;
-            let cos = self.rope.cos.index_select(&positions, 0)?.reshape((batch, seq, half))?;
-            let sin = self.rope.sin.index_select(&positions, 0)?.reshape((batch, seq, half))?;
+            let cos = self
+                .rope
+                .cos
+                .index_select(&positions, 0)?
+                .reshape((batch, seq, half))?;
+            let sin = self
+                .rope
+                .sin
+                .index_select(&positions, 0)?
+                .reshape((batch, seq, half))?;
             (self.attention_bias(Some(&keep), seq, offset)?, cos, sin)
         } else {
             let cos = self.rope.cos.narrow(0, offset, seq)?;
@@ -643,7 +696,9 @@ impl Decoder {
             Some(mask) => {
                 let (batch, mask_len) = mask.dims2()?;
                 if mask_len != keys {
-                    candle_core::bail!("attention mask covers {mask_len} positions, expected {keys}");
+                    candle_core::bail!(
+                        "attention mask covers {mask_len} positions, expected {keys}"
+                    );
                 }
                 let keep = mask.to_dtype(DType::F32)?;
                 // Kept keys get 0 and padding keys -f32::MAX. A finite bias avoids the NaN that
@@ -665,7 +720,10 @@ impl Decoder {
 }
 
 /// Indices into the flattened [batch * seq] positions of each row's last real token.
-fn last_token_rows(attention_mask: Option<&Tensor>, hidden: &Tensor) -> candle_core::Result<Tensor> {
+fn last_token_rows(
+    attention_mask: Option<&Tensor>,
+    hidden: &Tensor,
+) -> candle_core::Result<Tensor> {
     let (batch, seq, _) = hidden.dims3()?;
     let lengths: Vec<u32> = match attention_mask {
         Some(mask) => mask

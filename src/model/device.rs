@@ -26,7 +26,9 @@ impl std::str::FromStr for DeviceChoice {
             "cuda" => Ok(Self::Cuda),
             "metal" => Ok(Self::Metal),
             "auto" => Ok(Self::Auto),
-            other => Err(format!("unknown device {other:?}: expected cpu, cuda, metal or auto")),
+            other => Err(format!(
+                "unknown device {other:?}: expected cpu, cuda, metal or auto"
+            )),
         }
     }
 }

@@ -52,7 +52,9 @@ pub fn spawn_download(spec: &str, mut options: HubOptions) -> Result<Download, S
             let result = resolve(&parsed, &options, &mut |event| {
                 let _ = progress.send(DownloadUpdate::Event(event));
             });
-            let done = result.map(|files| files.path().to_path_buf()).map_err(|e| e.to_string());
+            let done = result
+                .map(|files| files.path().to_path_buf())
+                .map_err(|e| e.to_string());
             match &done {
                 Ok(path) => tracing::info!(path = %path.display(), "download finished"),
                 Err(error) => tracing::warn!(%error, "download failed"),

@@ -30,7 +30,11 @@ pub fn weights_fingerprint(decoder: &Decoder) -> Result<String> {
         .as_bytes(),
     );
 
-    for value in decoder.final_norm_weight().flatten_all()?.to_vec1::<f32>()? {
+    for value in decoder
+        .final_norm_weight()
+        .flatten_all()?
+        .to_vec1::<f32>()?
+    {
         hasher.update(value.to_le_bytes());
     }
 

@@ -125,7 +125,11 @@ pub fn generate_batch(
     let rows: Vec<Vec<u32>> = prompts
         .iter()
         .zip(&padding)
-        .map(|(prompt, &n)| std::iter::repeat_n(pad, n).chain(prompt.iter().copied()).collect())
+        .map(|(prompt, &n)| {
+            std::iter::repeat_n(pad, n)
+                .chain(prompt.iter().copied())
+                .collect()
+        })
         .collect();
 
     let context = decoder.max_positions();

@@ -87,7 +87,9 @@ pub fn unpermute_qk(weight: &Tensor, heads: usize) -> candle_core::Result<Tensor
 pub fn weights_format(content: &gguf_file::Content) -> String {
     let mut values_by_type: HashMap<String, usize> = HashMap::new();
     for info in content.tensor_infos.values() {
-        *values_by_type.entry(format!("{:?}", info.ggml_dtype)).or_default() += info.shape.elem_count();
+        *values_by_type
+            .entry(format!("{:?}", info.ggml_dtype))
+            .or_default() += info.shape.elem_count();
     }
     let main_type = values_by_type
         .into_iter()
@@ -127,8 +129,8 @@ pub fn load(path: &Path, device: &Device) -> Result<(ModelConfig, Weights, gguf_
         // that a truncated download is reported as such instead of as an I/O error.
         let info = &content.tensor_infos[gguf_name];
         let start = content.tensor_data_offset + info.offset;
-        let bytes = info.shape.elem_count() / info.ggml_dtype.block_size()
-            * info.ggml_dtype.type_size();
+        let bytes =
+            info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
         if start + bytes as u64 > file_len {
             return Err(invalid(format!(
                 "tensor {gguf_name} needs bytes {start}..{} but the file has {file_len} bytes",

@@ -96,9 +96,8 @@ pub fn load_files(files: ModelFiles, device: &Device) -> Result<LoadedModel> {
             let format = gguf::weights_format(&content);
             let decoder = Decoder::new(config, &weights, device)?;
             let tokenizer = TextTokenizer::from_gguf(&content, path)?;
-            let template = ChatTemplate::from_gguf(&content).map(|t| {
-                t.with_special_tokens(tokenizer.bos_token(), tokenizer.eos_token())
-            });
+            let template = ChatTemplate::from_gguf(&content)
+                .map(|t| t.with_special_tokens(tokenizer.bos_token(), tokenizer.eos_token()));
             (decoder, Some(tokenizer), template, format)
         }
         ModelFiles::HfFolder(dir) => {

@@ -158,7 +158,10 @@ impl CustomOp2 for AttachBackward {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some((self.backward)(&x.detach(), &res.detach(), grad_res)?), None))
+        Ok((
+            Some((self.backward)(&x.detach(), &res.detach(), grad_res)?),
+            None,
+        ))
     }
 }
 

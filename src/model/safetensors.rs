@@ -69,5 +69,8 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Weights, String)> {
         .max_by_key(|(_, count)| *count)
         .map(|(dtype, _)| format!("{dtype:?}").to_uppercase())
         .unwrap_or_default();
-    Ok((Weights::new(tensors, dir.to_path_buf()), format!("safetensors {main_dtype}")))
+    Ok((
+        Weights::new(tensors, dir.to_path_buf()),
+        format!("safetensors {main_dtype}"),
+    ))
 }

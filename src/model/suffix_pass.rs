@@ -8,6 +8,8 @@
 //! norm and LM head only at the positions that carry a loss. Matrix products go straight
 //! to the gemm crate; the element-wise steps are fused loops over rows.
 
+use std::time::Instant;
+
 use candle_core::{DType, Storage, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -25,6 +27,16 @@ pub struct SuffixLoss {
     /// The gradient of `loss` with respect to the input hidden state, [tokens, hidden],
     /// packed like the input.
     pub input_grad: Vec<f32>,
+    pub timings: SuffixTimings,
+}
+
+/// Seconds spent in each part of [`Decoder::suffix_loss`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SuffixTimings {
+    pub blocks_forward: f64,
+    /// The final norm, the LM head and the loss, forward and backward.
+    pub head: f64,
+    pub blocks_backward: f64,
 }
 
 /// The batch's sequences, packed end to end: row `r` of a [tokens, width] buffer is
@@ -46,7 +58,11 @@ impl Packing {
             positions.extend(0..len);
             start += len;
         }
-        Self { spans, positions, tokens: start }
+        Self {
+            spans,
+            positions,
+            tokens: start,
+        }
     }
 
     /// Offset of each sequence's attention probabilities ([heads, len, len] each).
@@ -77,7 +93,11 @@ impl<'a> HostSlice<'a> {
         }
         let start = layout.start_offset();
         let len = tensor.elem_count();
-        Ok(Self { storage, start, len })
+        Ok(Self {
+            storage,
+            start,
+            len,
+        })
     }
 
     fn get(&self) -> Result<&[f32]> {
@@ -89,7 +109,9 @@ impl<'a> HostSlice<'a> {
 }
 
 fn unsupported(what: &str) -> ModelError {
-    ModelError::Candle(candle_core::Error::Msg(format!("the CPU training pass cannot run: {what}")))
+    ModelError::Candle(candle_core::Error::Msg(format!(
+        "the CPU training pass cannot run: {what}"
+    )))
 }
 
 /// A raw pointer that parallel tasks write through, each to rows or columns no other task
@@ -206,7 +228,14 @@ fn linear(x: &[f32], rows: usize, w: &[f32], out: usize) -> Vec<f32> {
 }
 
 /// The input gradient of [`linear`]: `dst [rows, in] (+)= dy [rows, out] @ w [out, in]`.
-fn linear_input_grad(dy: &[f32], rows: usize, w: &[f32], out: usize, dst: &mut [f32], accumulate: bool) {
+fn linear_input_grad(
+    dy: &[f32],
+    rows: usize,
+    w: &[f32],
+    out: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+) {
     let inner = w.len() / out;
     debug_assert_eq!(dst.len(), rows * inner);
     // SAFETY: dy is [rows, out], w is [out, inner], dst is [rows, inner].
@@ -254,7 +283,12 @@ fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>) {
 /// Adds the input gradient of one RMSNorm row to `dx`: `dy` is the gradient of its output.
 fn rms_norm_row_grad(dx: &mut [f32], x: &[f32], inv: f32, weight: &[f32], dy: &[f32]) {
     let width = weight.len() as f32;
-    let dot: f32 = dy.iter().zip(weight).zip(x).map(|((g, w), v)| g * w * v).sum();
+    let dot: f32 = dy
+        .iter()
+        .zip(weight)
+        .zip(x)
+        .map(|((g, w), v)| g * w * v)
+        .sum();
     let coeff = dot * inv * inv * inv / width;
     for (((d, g), w), v) in dx.iter_mut().zip(dy).zip(weight).zip(x) {
         *d += inv * g * w - coeff * v;
@@ -273,22 +307,34 @@ fn rms_norm_grad(dx: &mut [f32], x: &[f32], inv: &[f32], weight: &[f32], dy: &[f
 
 /// Rotary position embedding (Hugging Face's rotate-half layout) of every head of every
 /// row, in place. `inverse` applies the transposed rotation, which is also its backward.
-fn rope_rows(x: &mut [f32], width: usize, head_dim: usize, positions: &[usize], tables: (&[f32], &[f32]), inverse: bool) {
+fn rope_rows(
+    x: &mut [f32],
+    width: usize,
+    head_dim: usize,
+    positions: &[usize],
+    tables: (&[f32], &[f32]),
+    inverse: bool,
+) {
     let half = head_dim / 2;
     let (cos, sin) = tables;
     let sign = if inverse { -1.0 } else { 1.0 };
-    x.par_chunks_mut(width).zip(positions.par_iter()).for_each(|(row, &pos)| {
-        let (cos, sin) = (&cos[pos * half..(pos + 1) * half], &sin[pos * half..(pos + 1) * half]);
-        for head in row.chunks_mut(head_dim) {
-            let (a, b) = head.split_at_mut(half);
-            for i in 0..half {
-                let (x1, x2) = (a[i], b[i]);
-                let s = sign * sin[i];
-                a[i] = x1 * cos[i] - x2 * s;
-                b[i] = x2 * cos[i] + x1 * s;
+    x.par_chunks_mut(width)
+        .zip(positions.par_iter())
+        .for_each(|(row, &pos)| {
+            let (cos, sin) = (
+                &cos[pos * half..(pos + 1) * half],
+                &sin[pos * half..(pos + 1) * half],
+            );
+            for head in row.chunks_mut(head_dim) {
+                let (a, b) = head.split_at_mut(half);
+                for i in 0..half {
+                    let (x1, x2) = (a[i], b[i]);
+                    let s = sign * sin[i];
+                    a[i] = x1 * cos[i] - x2 * s;
+                    b[i] = x2 * cos[i] + x1 * s;
+                }
             }
-        }
-    });
+        });
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -323,7 +369,13 @@ impl Heads {
 
 /// Causal attention within each packed sequence. Returns the context [tokens, q_width] and
 /// the attention probabilities, [heads, len, len] per sequence.
-fn attention_forward(q: &[f32], k: &[f32], v: &[f32], packing: &Packing, shape: Heads) -> (Vec<f32>, Vec<f32>) {
+fn attention_forward(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    packing: &Packing,
+    shape: Heads,
+) -> (Vec<f32>, Vec<f32>) {
     let (qw, kw, hd) = (shape.q_width(), shape.kv_width(), shape.head_dim);
     let (prob_offsets, prob_total) = packing.prob_offsets(shape.heads);
     let mut context = vec![0.0; packing.tokens * qw];
@@ -391,7 +443,11 @@ fn attention_backward(
     let mut dq = vec![0.0; packing.tokens * qw];
     let mut dk = vec![0.0; packing.tokens * kw];
     let mut dv = vec![0.0; packing.tokens * kw];
-    let (dq_ptr, dk_ptr, dv_ptr) = (SharedMut(dq.as_mut_ptr()), SharedMut(dk.as_mut_ptr()), SharedMut(dv.as_mut_ptr()));
+    let (dq_ptr, dk_ptr, dv_ptr) = (
+        SharedMut(dq.as_mut_ptr()),
+        SharedMut(dk.as_mut_ptr()),
+        SharedMut(dv.as_mut_ptr()),
+    );
     let (q, k, v, probs) = (&saved.q, &saved.k, &saved.v, &saved.probs);
 
     let tasks: Vec<(usize, usize)> = (0..packing.spans.len())
@@ -564,6 +620,8 @@ impl Decoder {
         let eps = self.config.rms_norm_eps as f32;
 
         // Forward, keeping each block's input and what its backward needs.
+        let mut timings = SuffixTimings::default();
+        let started = Instant::now();
         let mut inputs = vec![input.to_vec()];
         let mut saved = Vec::new();
         for block in &self.blocks[first..] {
@@ -573,18 +631,38 @@ impl Decoder {
             saved.push(s);
         }
 
+        timings.blocks_forward = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
         let top = inputs.pop().expect("the input is first");
         let (loss, mut grad) = self.head_loss(&top, label_rows, label_ids, eps)?;
+        timings.head = started.elapsed().as_secs_f64();
 
-        for (block, (x, s)) in self.blocks[first..].iter().zip(inputs.iter().zip(&saved)).rev() {
+        let started = Instant::now();
+        for (block, (x, s)) in self.blocks[first..]
+            .iter()
+            .zip(inputs.iter().zip(&saved))
+            .rev()
+        {
             grad = block_backward(block, x, s, grad, &packing, tables)?;
         }
-        Ok(SuffixLoss { loss, input_grad: grad })
+        timings.blocks_backward = started.elapsed().as_secs_f64();
+        Ok(SuffixLoss {
+            loss,
+            input_grad: grad,
+            timings,
+        })
     }
 
     /// The final norm and the LM head at `label_rows` of `top` ([tokens, hidden]): the mean
     /// cross-entropy and its gradient with respect to `top`.
-    fn head_loss(&self, top: &[f32], label_rows: &[usize], label_ids: &[u32], eps: f32) -> Result<(f32, Vec<f32>)> {
+    fn head_loss(
+        &self,
+        top: &[f32],
+        label_rows: &[usize],
+        label_ids: &[u32],
+        eps: f32,
+    ) -> Result<(f32, Vec<f32>)> {
         let hidden = self.config.hidden_size;
         let vocab = self.config.vocab_size;
         let norm = HostSlice::new(&self.norm)?;
@@ -595,8 +673,14 @@ impl Decoder {
 
         let mut grad = vec![0.0; top.len()];
         let mut loss_sum = 0.0f64;
-        for (rows, ids) in label_rows.chunks(HEAD_CHUNK_ROWS).zip(label_ids.chunks(HEAD_CHUNK_ROWS)) {
-            let picked: Vec<f32> = rows.iter().flat_map(|&r| top[r * hidden..(r + 1) * hidden].iter().copied()).collect();
+        for (rows, ids) in label_rows
+            .chunks(HEAD_CHUNK_ROWS)
+            .zip(label_ids.chunks(HEAD_CHUNK_ROWS))
+        {
+            let picked: Vec<f32> = rows
+                .iter()
+                .flat_map(|&r| top[r * hidden..(r + 1) * hidden].iter().copied())
+                .collect();
             let (normed, inv) = rms_norm_rows(&picked, norm, eps);
             let mut logits = linear(&normed, rows.len(), head, vocab);
 
@@ -606,10 +690,16 @@ impl Decoder {
                 .zip(ids.par_iter())
                 .map(|(row, &id)| {
                     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let sum: f32 = row.iter().map(|&l| (l - max).exp()).sum();
-                    let log_sum = max + sum.ln();
-                    let loss = f64::from(log_sum - row[id as usize]);
-                    row.iter_mut().for_each(|l| *l = (*l - log_sum).exp() / count);
+                    let label_logit = row[id as usize];
+                    // One exp per logit: the vocabulary is large.
+                    let mut sum = 0.0;
+                    for l in row.iter_mut() {
+                        *l = (*l - max).exp();
+                        sum += *l;
+                    }
+                    let loss = f64::from(max + sum.ln() - label_logit);
+                    let factor = 1.0 / (sum * count);
+                    row.iter_mut().for_each(|e| *e *= factor);
                     row[id as usize] -= 1.0 / count;
                     loss
                 })
@@ -641,7 +731,13 @@ fn heads_of(block: &Block) -> Heads {
     }
 }
 
-fn block_forward(block: &Block, x: &[f32], packing: &Packing, tables: (&[f32], &[f32]), eps: f32) -> Result<(Vec<f32>, Saved)> {
+fn block_forward(
+    block: &Block,
+    x: &[f32],
+    packing: &Packing,
+    tables: (&[f32], &[f32]),
+    eps: f32,
+) -> Result<(Vec<f32>, Saved)> {
     let w = BlockWeights::new(block)?;
     let shape = heads_of(block);
     let rows = packing.tokens;
@@ -654,22 +750,44 @@ fn block_forward(block: &Block, x: &[f32], packing: &Packing, tables: (&[f32], &
     add_bias(&mut q, optional_slice(&w.q_bias)?);
     add_bias(&mut k, optional_slice(&w.k_bias)?);
     add_bias(&mut v, optional_slice(&w.v_bias)?);
-    rope_rows(&mut q, shape.q_width(), shape.head_dim, &packing.positions, tables, false);
-    rope_rows(&mut k, shape.kv_width(), shape.head_dim, &packing.positions, tables, false);
+    rope_rows(
+        &mut q,
+        shape.q_width(),
+        shape.head_dim,
+        &packing.positions,
+        tables,
+        false,
+    );
+    rope_rows(
+        &mut k,
+        shape.kv_width(),
+        shape.head_dim,
+        &packing.positions,
+        tables,
+        false,
+    );
 
     let (context, probs) = attention_forward(&q, &k, &v, packing, shape);
     let hidden = x.len() / rows.max(1);
     let mut mid = linear(&context, rows, w.o.get()?, hidden);
-    mid.par_iter_mut().zip(x.par_iter()).for_each(|(m, x)| *m += x);
+    mid.par_iter_mut()
+        .zip(x.par_iter())
+        .for_each(|(m, x)| *m += x);
 
     // MLP: down(silu(gate) * up).
     let (normed, inv_mid) = rms_norm_rows(&mid, w.post_norm.get()?, eps);
     let inner = w.gate.get()?.len() / hidden;
     let gate = linear(&normed, rows, w.gate.get()?, inner);
     let up = linear(&normed, rows, w.up.get()?, inner);
-    let activated: Vec<f32> = gate.par_iter().zip(up.par_iter()).map(|(&g, &u)| g * sigmoid(g) * u).collect();
+    let activated: Vec<f32> = gate
+        .par_iter()
+        .zip(up.par_iter())
+        .map(|(&g, &u)| g * sigmoid(g) * u)
+        .collect();
     let mut out = linear(&activated, rows, w.down.get()?, hidden);
-    out.par_iter_mut().zip(mid.par_iter()).for_each(|(o, m)| *o += m);
+    out.par_iter_mut()
+        .zip(mid.par_iter())
+        .for_each(|(o, m)| *o += m);
 
     let saved = Saved {
         inv_input,
@@ -719,21 +837,47 @@ fn block_backward(
     linear_input_grad(&d_gate, rows, w.gate.get()?, inner, &mut d_normed, false);
     linear_input_grad(&d_up, rows, w.up.get()?, inner, &mut d_normed, true);
     let mut d_mid = d_out;
-    rms_norm_grad(&mut d_mid, &saved.mid, &saved.inv_mid, w.post_norm.get()?, &d_normed);
+    rms_norm_grad(
+        &mut d_mid,
+        &saved.mid,
+        &saved.inv_mid,
+        w.post_norm.get()?,
+        &d_normed,
+    );
 
     // Attention.
     let mut d_context = vec![0.0; rows * shape.q_width()];
     linear_input_grad(&d_mid, rows, w.o.get()?, hidden, &mut d_context, false);
     let (mut dq, mut dk, dv) = attention_backward(saved, &d_context, packing, shape);
-    rope_rows(&mut dq, shape.q_width(), shape.head_dim, &packing.positions, tables, true);
-    rope_rows(&mut dk, shape.kv_width(), shape.head_dim, &packing.positions, tables, true);
+    rope_rows(
+        &mut dq,
+        shape.q_width(),
+        shape.head_dim,
+        &packing.positions,
+        tables,
+        true,
+    );
+    rope_rows(
+        &mut dk,
+        shape.kv_width(),
+        shape.head_dim,
+        &packing.positions,
+        tables,
+        true,
+    );
 
     let mut d_normed = vec![0.0; rows * hidden];
     linear_input_grad(&dq, rows, w.q.get()?, shape.q_width(), &mut d_normed, false);
     linear_input_grad(&dk, rows, w.k.get()?, shape.kv_width(), &mut d_normed, true);
     linear_input_grad(&dv, rows, w.v.get()?, shape.kv_width(), &mut d_normed, true);
     let mut d_x = d_mid;
-    rms_norm_grad(&mut d_x, x, &saved.inv_input, w.input_norm.get()?, &d_normed);
+    rms_norm_grad(
+        &mut d_x,
+        x,
+        &saved.inv_input,
+        w.input_norm.get()?,
+        &d_normed,
+    );
     Ok(d_x)
 }
 
@@ -756,7 +900,9 @@ mod tests {
         let (rows, inner, out) = (5, 7, 3);
         let x: Vec<f32> = (0..rows * inner).map(|i| (i as f32 * 0.37).sin()).collect();
         let w: Vec<f32> = (0..out * inner).map(|i| (i as f32 * 0.11).cos()).collect();
-        let w_t: Vec<f32> = (0..inner * out).map(|i| w[(i % out) * inner + i / out]).collect();
+        let w_t: Vec<f32> = (0..inner * out)
+            .map(|i| w[(i % out) * inner + i / out])
+            .collect();
 
         let y = linear(&x, rows, &w, out);
         for (a, b) in y.iter().zip(naive(&x, &w_t, rows, inner, out)) {

@@ -207,7 +207,11 @@ pub fn identity_of(model: &LoadedModel, source: &str) -> Result<BaseModelIdentit
 /// from `set`, whatever `metadata` holds, and an empty name becomes the file stem. The
 /// file is written to a temporary file in the same folder, flushed to disk and renamed
 /// over `path`, so a crash leaves either the old file or the new one.
-pub fn save_adapter(path: &Path, set: &InterventionSet, metadata: &AdapterMetadata) -> Result<(), AdapterError> {
+pub fn save_adapter(
+    path: &Path,
+    set: &InterventionSet,
+    metadata: &AdapterMetadata,
+) -> Result<(), AdapterError> {
     let invalid = |reason: String| AdapterError::InvalidForSave {
         path: path.to_path_buf(),
         reason,
@@ -217,7 +221,8 @@ pub fn save_adapter(path: &Path, set: &InterventionSet, metadata: &AdapterMetada
     let json = serde_json::to_string(&metadata).map_err(|e| invalid(e.to_string()))?;
     let tensors = tensors_for_save(set).map_err(invalid)?;
     let header = HashMap::from([(METADATA_KEY.to_string(), json)]);
-    let bytes = safetensors::serialize(tensors, Some(header)).map_err(|e| invalid(e.to_string()))?;
+    let bytes =
+        safetensors::serialize(tensors, Some(header)).map_err(|e| invalid(e.to_string()))?;
 
     write_atomically(path, &bytes).map_err(|source| AdapterError::Write {
         path: path.to_path_buf(),
@@ -227,7 +232,11 @@ pub fn save_adapter(path: &Path, set: &InterventionSet, metadata: &AdapterMetada
 
 /// The metadata as it is stored: the caller's, with the fields that must describe the
 /// set and this build replaced.
-fn metadata_for_save(path: &Path, set: &InterventionSet, metadata: &AdapterMetadata) -> Result<AdapterMetadata, String> {
+fn metadata_for_save(
+    path: &Path,
+    set: &InterventionSet,
+    metadata: &AdapterMetadata,
+) -> Result<AdapterMetadata, String> {
     let mut stored = metadata.clone();
     stored.format_version = ADAPTER_FORMAT_VERSION;
     stored.interventions = set.configs().to_vec();
@@ -258,7 +267,9 @@ fn metadata_for_save(path: &Path, set: &InterventionSet, metadata: &AdapterMetad
     // serde_json writes NaN and infinity as null, which would not read back as f64.
     for (name, value) in &stored.metrics {
         if !value.is_finite() {
-            return Err(format!("metric {name:?} is {value}; metrics must be finite numbers"));
+            return Err(format!(
+                "metric {name:?} is {value}; metrics must be finite numbers"
+            ));
         }
     }
     Ok(stored)
@@ -309,7 +320,13 @@ fn tensors_for_save(set: &InterventionSet) -> Result<Vec<(String, HostTensor)>, 
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|e| format!("could not copy tensor {name} to host memory: {e}"))?;
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((name, HostTensor { shape: var.dims().to_vec(), bytes }));
+            tensors.push((
+                name,
+                HostTensor {
+                    shape: var.dims().to_vec(),
+                    bytes,
+                },
+            ));
         }
     }
     Ok(tensors)
@@ -322,9 +339,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     };
     std::fs::create_dir_all(&folder)?;
 
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path has no file name",
+        )
+    })?;
     let temp_path = folder.join(format!(
         ".{}.{}.tmp",
         file_name.to_string_lossy(),
@@ -361,9 +381,13 @@ fn write_and_rename(temp_path: &Path, path: &Path, bytes: &[u8]) -> std::io::Res
 /// is one this build reads, every intervention states every hyperparameter (only `name`
 /// may be left out), and each config passes [`InterventionConfig::validate`]. It does not
 /// check the tensors against the configs; [`load_adapter`] does.
-pub fn read_adapter(path: &Path) -> Result<(AdapterMetadata, HashMap<String, Tensor>), AdapterError> {
+pub fn read_adapter(
+    path: &Path,
+) -> Result<(AdapterMetadata, HashMap<String, Tensor>), AdapterError> {
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => AdapterError::NotFound { path: path.to_path_buf() },
+        std::io::ErrorKind::NotFound => AdapterError::NotFound {
+            path: path.to_path_buf(),
+        },
         _ => AdapterError::Read {
             path: path.to_path_buf(),
             source,
@@ -374,21 +398,25 @@ pub fn read_adapter(path: &Path) -> Result<(AdapterMetadata, HashMap<String, Ten
         reason,
     };
 
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(e.to_string()))?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(e.to_string()))?;
     let json = header
         .metadata()
         .as_ref()
         .and_then(|map| map.get(METADATA_KEY))
-        .ok_or_else(|| AdapterError::MissingMetadata { path: path.to_path_buf() })?;
+        .ok_or_else(|| AdapterError::MissingMetadata {
+            path: path.to_path_buf(),
+        })?;
     let metadata = parse_metadata(path, json)?;
 
     let file = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(e.to_string()))?;
     let mut tensors = HashMap::new();
     for (name, view) in file.tensors() {
-        let tensor = tensor_from_view(&name, &view).map_err(|reason| AdapterError::InvalidTensors {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let tensor =
+            tensor_from_view(&name, &view).map_err(|reason| AdapterError::InvalidTensors {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         tensors.insert(name, tensor);
     }
     Ok((metadata, tensors))
@@ -399,7 +427,8 @@ fn parse_metadata(path: &Path, json: &str) -> Result<AdapterMetadata, AdapterErr
         path: path.to_path_buf(),
         reason,
     };
-    let raw: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let raw: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
     let object = raw
         .as_object()
         .ok_or_else(|| invalid("expected a JSON object".into()))?;
@@ -421,13 +450,16 @@ fn parse_metadata(path: &Path, json: &str) -> Result<AdapterMetadata, AdapterErr
         .ok_or_else(|| invalid("\"interventions\" is missing or not a list".into()))?;
     check_hyperparameters_present(path, interventions)?;
 
-    let metadata: AdapterMetadata = serde_json::from_value(raw).map_err(|e| invalid(e.to_string()))?;
+    let metadata: AdapterMetadata =
+        serde_json::from_value(raw).map_err(|e| invalid(e.to_string()))?;
     for (index, config) in metadata.interventions.iter().enumerate() {
-        config.validate().map_err(|reason| AdapterError::InvalidIntervention {
-            path: path.to_path_buf(),
-            index,
-            reason,
-        })?;
+        config
+            .validate()
+            .map_err(|reason| AdapterError::InvalidIntervention {
+                path: path.to_path_buf(),
+                index,
+                reason,
+            })?;
     }
     Ok(metadata)
 }
@@ -435,8 +467,12 @@ fn parse_metadata(path: &Path, json: &str) -> Result<AdapterMetadata, AdapterErr
 /// Requires every field of `InterventionConfig` in each raw intervention object. The
 /// config's serde defaults would otherwise fill a missing field silently, and a default
 /// rank or layer that differs from the trained one makes a different adapter.
-fn check_hyperparameters_present(path: &Path, interventions: &[serde_json::Value]) -> Result<(), AdapterError> {
-    let defaults = serde_json::to_value(InterventionConfig::default()).expect("the default config serializes");
+fn check_hyperparameters_present(
+    path: &Path,
+    interventions: &[serde_json::Value],
+) -> Result<(), AdapterError> {
+    let defaults =
+        serde_json::to_value(InterventionConfig::default()).expect("the default config serializes");
     let required: Vec<&String> = defaults
         .as_object()
         .expect("InterventionConfig serializes as a JSON object")
@@ -445,12 +481,17 @@ fn check_hyperparameters_present(path: &Path, interventions: &[serde_json::Value
         .collect();
 
     for (index, intervention) in interventions.iter().enumerate() {
-        let object = intervention.as_object().ok_or_else(|| AdapterError::InvalidIntervention {
-            path: path.to_path_buf(),
-            index,
-            reason: format!("expected a JSON object, found {intervention}"),
-        })?;
-        if let Some(field) = required.iter().find(|key| !object.contains_key(key.as_str())) {
+        let object = intervention
+            .as_object()
+            .ok_or_else(|| AdapterError::InvalidIntervention {
+                path: path.to_path_buf(),
+                index,
+                reason: format!("expected a JSON object, found {intervention}"),
+            })?;
+        if let Some(field) = required
+            .iter()
+            .find(|key| !object.contains_key(key.as_str()))
+        {
             return Err(AdapterError::MissingHyperparameter {
                 path: path.to_path_buf(),
                 index,
@@ -461,7 +502,10 @@ fn check_hyperparameters_present(path: &Path, interventions: &[serde_json::Value
     Ok(())
 }
 
-fn tensor_from_view(name: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Tensor, String> {
+fn tensor_from_view(
+    name: &str,
+    view: &safetensors::tensor::TensorView<'_>,
+) -> Result<Tensor, String> {
     let dtype = match view.dtype() {
         Dtype::F32 => DType::F32,
         Dtype::F16 => DType::F16,
@@ -494,13 +538,19 @@ pub fn load_adapter(path: &Path, model: &LoadedModel) -> Result<LoadedAdapter, A
     Ok(LoadedAdapter { metadata, set })
 }
 
-fn check_base_model(path: &Path, trained: &BaseModelIdentity, loaded: &BaseModelIdentity) -> Result<(), AdapterError> {
-    let mismatch = |property: &'static str, trained_value: String, loaded_value: String| AdapterError::ModelMismatch {
-        path: path.to_path_buf(),
-        property,
-        trained: trained_value,
-        loaded: loaded_value,
-        source_model: trained.source.clone(),
+fn check_base_model(
+    path: &Path,
+    trained: &BaseModelIdentity,
+    loaded: &BaseModelIdentity,
+) -> Result<(), AdapterError> {
+    let mismatch = |property: &'static str, trained_value: String, loaded_value: String| {
+        AdapterError::ModelMismatch {
+            path: path.to_path_buf(),
+            property,
+            trained: trained_value,
+            loaded: loaded_value,
+            source_model: trained.source.clone(),
+        }
     };
 
     if trained.architecture != loaded.architecture {
@@ -533,7 +583,10 @@ fn check_base_model(path: &Path, trained: &BaseModelIdentity, loaded: &BaseModel
     }
 
     let formats_known = !trained.weights_format.is_empty() && !loaded.weights_format.is_empty();
-    if trained.weights_fingerprint != loaded.weights_fingerprint && formats_known && trained.weights_format != loaded.weights_format {
+    if trained.weights_fingerprint != loaded.weights_fingerprint
+        && formats_known
+        && trained.weights_format != loaded.weights_format
+    {
         return Err(AdapterError::QuantisationMismatch {
             path: path.to_path_buf(),
             trained_format: trained.weights_format.clone(),
@@ -606,12 +659,18 @@ fn build_set(
     }
 
     let mut modules = Vec::with_capacity(metadata.modules.len());
-    for (position, (entry, own_tensors)) in metadata.modules.iter().zip(module_tensors).enumerate() {
+    for (position, (entry, own_tensors)) in metadata.modules.iter().zip(module_tensors).enumerate()
+    {
         let own_tensors = own_tensors
             .into_iter()
             .map(|(param, tensor)| tensor.to_device(device).map(|t| (param, t)))
             .collect::<candle_core::Result<HashMap<_, _>>>()
-            .map_err(|e| invalid_tensors(format!("could not move module {} to {device:?}: {e}", entry.key)))?;
+            .map_err(|e| {
+                invalid_tensors(format!(
+                    "could not move module {} to {device:?}: {e}",
+                    entry.key
+                ))
+            })?;
 
         let config = metadata.interventions[entry.config_index].clone();
         // NOTE: the dropout seed of a loaded module is its position in the set, not the
@@ -626,19 +685,31 @@ fn build_set(
             intervention,
         });
     }
-    Ok(InterventionSet::from_modules(metadata.interventions.clone(), modules))
+    Ok(InterventionSet::from_modules(
+        metadata.interventions.clone(),
+        modules,
+    ))
 }
 
 /// Requires the stored module list to be the one `placements` derives from the configs,
 /// so that each module edits the layer and positions it was trained on.
-fn check_modules(path: &Path, metadata: &AdapterMetadata, num_layers: usize) -> Result<(), AdapterError> {
+fn check_modules(
+    path: &Path,
+    metadata: &AdapterMetadata,
+    num_layers: usize,
+) -> Result<(), AdapterError> {
     let mismatch = |reason: String| AdapterError::ModulesMismatch {
         path: path.to_path_buf(),
         reason,
     };
     let expected: Vec<ModuleEntry> = placements(&metadata.interventions, num_layers)
         .into_iter()
-        .map(|(config_index, layer, part, key)| ModuleEntry { key, config_index, layer, part })
+        .map(|(config_index, layer, part, key)| ModuleEntry {
+            key,
+            config_index,
+            layer,
+            part,
+        })
         .collect();
 
     if expected.len() != metadata.modules.len() {
@@ -670,7 +741,10 @@ fn describe_module(module: &ModuleEntry) -> String {
 /// Moves each tensor named `<key>.<param>` into the map of its module, keyed by param
 /// name. When one key is a prefix of another, the longest matching key wins. Tensors
 /// that match no key stay in `tensors`.
-fn split_by_module(modules: &[ModuleEntry], tensors: &mut HashMap<String, Tensor>) -> Vec<HashMap<String, Tensor>> {
+fn split_by_module(
+    modules: &[ModuleEntry],
+    tensors: &mut HashMap<String, Tensor>,
+) -> Vec<HashMap<String, Tensor>> {
     let mut by_module: Vec<HashMap<String, Tensor>> = vec![HashMap::new(); modules.len()];
     let names: Vec<String> = tensors.keys().cloned().collect();
     for name in names {
@@ -683,7 +757,9 @@ fn split_by_module(modules: &[ModuleEntry], tensors: &mut HashMap<String, Tensor
             })
             .max_by_key(|&(_, key_len, _)| key_len);
         if let Some((index, _, param)) = owner {
-            let tensor = tensors.remove(&name).expect("the name was listed from the map");
+            let tensor = tensors
+                .remove(&name)
+                .expect("the name was listed from the map");
             by_module[index].insert(param, tensor);
         }
     }

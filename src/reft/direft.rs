@@ -27,7 +27,11 @@ impl DiReft {
         Ok(Self::from_vars(source_weight, source_bias, proj_weight))
     }
 
-    pub fn load(hidden: usize, rank: usize, tensors: &mut HashMap<String, Tensor>) -> std::result::Result<Self, String> {
+    pub fn load(
+        hidden: usize,
+        rank: usize,
+        tensors: &mut HashMap<String, Tensor>,
+    ) -> std::result::Result<Self, String> {
         Ok(Self::from_vars(
             params::take(tensors, "source.weight", &[rank, hidden])?,
             params::take(tensors, "source.bias", &[rank])?,
@@ -40,14 +44,23 @@ impl DiReft {
         params.push("source.weight", source_weight.clone());
         params.push("source.bias", source_bias.clone());
         params.push("proj.weight", proj_weight.clone());
-        Self { source_weight, source_bias, proj_weight, params }
+        Self {
+            source_weight,
+            source_bias,
+            proj_weight,
+            params,
+        }
     }
 }
 
 impl EditModule for DiReft {
     fn edit(&self, h: &Tensor, activation: Activation) -> Result<Tensor> {
-        let source = h.matmul(&self.source_weight.t()?)?.broadcast_add(&self.source_bias)?;
-        activation.apply(&source)?.matmul(self.proj_weight.as_tensor())
+        let source = h
+            .matmul(&self.source_weight.t()?)?
+            .broadcast_add(&self.source_bias)?;
+        activation
+            .apply(&source)?
+            .matmul(self.proj_weight.as_tensor())
     }
 
     fn params(&self) -> &ParamSet {

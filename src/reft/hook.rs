@@ -16,7 +16,8 @@ pub struct RowPositions {
 
 impl RowPositions {
     fn contains(&self, position: usize) -> bool {
-        self.from.is_some_and(|start| position >= start) || self.fixed.binary_search(&position).is_ok()
+        self.from.is_some_and(|start| position >= start)
+            || self.fixed.binary_search(&position).is_ok()
     }
 }
 
@@ -31,7 +32,11 @@ pub struct InterventionHook<'a> {
 
 impl<'a> InterventionHook<'a> {
     pub fn new(set: &'a InterventionSet, rows: Vec<Vec<RowPositions>>, training: bool) -> Self {
-        Self { set, rows, training }
+        Self {
+            set,
+            rows,
+            training,
+        }
     }
 
     /// Indices into the flattened [batch * seq] chunk that module `module` edits.
@@ -69,7 +74,10 @@ impl BlockHook for InterventionHook<'_> {
 
             // Gather the selected rows, edit them, and add the change back in place.
             // Several modules on one layer apply in order, each to the previous result.
-            let flat = current.as_ref().unwrap_or(hidden).reshape((batch * seq, dim))?;
+            let flat = current
+                .as_ref()
+                .unwrap_or(hidden)
+                .reshape((batch * seq, dim))?;
             let index = Tensor::new(rows.as_slice(), hidden.device())?;
             let picked = flat.index_select(&index, 0)?;
             let edited = placed.intervention.forward(&picked, self.training)?;

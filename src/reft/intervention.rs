@@ -121,7 +121,10 @@ pub enum LayerSelection {
 }
 
 impl Serialize for LayerSelection {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Middle => serializer.serialize_str("middle"),
             Self::All => serializer.serialize_str("all"),
@@ -132,7 +135,9 @@ impl Serialize for LayerSelection {
 }
 
 impl<'de> Deserialize<'de> for LayerSelection {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
         // Reading a generic value first gives one clear message for every wrong shape
         // (a negative index, a float, a table) instead of serde's "no variant matched".
         let value = serde_json::Value::deserialize(deserializer)?;
@@ -143,19 +148,26 @@ impl<'de> Deserialize<'de> for LayerSelection {
         };
         let index = |v: &serde_json::Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
         match &value {
-            serde_json::Value::Number(_) => index(&value).map(|layer| Self::List(vec![layer])).ok_or_else(invalid),
+            serde_json::Value::Number(_) => index(&value)
+                .map(|layer| Self::List(vec![layer]))
+                .ok_or_else(invalid),
             serde_json::Value::Array(items) if items.is_empty() => Err(serde::de::Error::custom(
                 "layers is an empty list: give block indices such as [15], or \"all\"",
             )),
-            serde_json::Value::Array(items) => {
-                items.iter().map(index).collect::<Option<Vec<_>>>().map(Self::List).ok_or_else(invalid)
-            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(index)
+                .collect::<Option<Vec<_>>>()
+                .map(Self::List)
+                .ok_or_else(invalid),
             serde_json::Value::String(k) if k == "middle" => Ok(Self::Middle),
             serde_json::Value::String(k) if k == "all" => Ok(Self::All),
-            serde_json::Value::String(k) => match k.strip_suffix('%').map(|p| p.trim().parse::<u8>()) {
-                Some(Ok(percent)) if (1..=100).contains(&percent) => Ok(Self::Depth(percent)),
-                _ => Err(invalid()),
-            },
+            serde_json::Value::String(k) => {
+                match k.strip_suffix('%').map(|p| p.trim().parse::<u8>()) {
+                    Some(Ok(percent)) if (1..=100).contains(&percent) => Ok(Self::Depth(percent)),
+                    _ => Err(invalid()),
+                }
+            }
             _ => Err(invalid()),
         }
     }
@@ -248,7 +260,11 @@ impl InterventionConfig {
     }
 
     /// Checks the settings against a model with `hidden` units and `num_layers` blocks.
-    pub fn validate_for_model(&self, hidden: usize, num_layers: usize) -> std::result::Result<(), String> {
+    pub fn validate_for_model(
+        &self,
+        hidden: usize,
+        num_layers: usize,
+    ) -> std::result::Result<(), String> {
         self.validate()?;
         if self.rank > hidden {
             return Err(format!(
@@ -304,17 +320,34 @@ pub struct Intervention {
 
 impl Intervention {
     /// Creates a module with fresh parameters drawn from `seed`.
-    pub fn new(config: InterventionConfig, hidden: usize, seed: u64, device: &Device) -> Result<Self> {
+    pub fn new(
+        config: InterventionConfig,
+        hidden: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let mut rng = StdRng::seed_from_u64(seed);
         let rank = config.rank;
         let module: Box<dyn EditModule> = match config.kind {
-            InterventionKind::Loreft => Box::new(loreft::LoReft::init(hidden, rank, &mut rng, device)?),
-            InterventionKind::Noreft => {
-                Box::new(noreft::NoReft::init(hidden, rank, config.proj_bias, &mut rng, device)?)
+            InterventionKind::Loreft => {
+                Box::new(loreft::LoReft::init(hidden, rank, &mut rng, device)?)
             }
-            InterventionKind::Direft => Box::new(direft::DiReft::init(hidden, rank, &mut rng, device)?),
-            InterventionKind::Consreft => Box::new(consreft::ConsReft::init(hidden, rank, &mut rng, device)?),
-            InterventionKind::Lobireft => Box::new(lobireft::LobiReft::init(hidden, rank, &mut rng, device)?),
+            InterventionKind::Noreft => Box::new(noreft::NoReft::init(
+                hidden,
+                rank,
+                config.proj_bias,
+                &mut rng,
+                device,
+            )?),
+            InterventionKind::Direft => {
+                Box::new(direft::DiReft::init(hidden, rank, &mut rng, device)?)
+            }
+            InterventionKind::Consreft => {
+                Box::new(consreft::ConsReft::init(hidden, rank, &mut rng, device)?)
+            }
+            InterventionKind::Lobireft => {
+                Box::new(lobireft::LobiReft::init(hidden, rank, &mut rng, device)?)
+            }
             InterventionKind::Mlp => Box::new(mlp::MlpEdit::init(hidden, rank, &mut rng, device)?),
         };
         Ok(Self::with_module(config, module, seed))
@@ -331,7 +364,9 @@ impl Intervention {
         let t = &mut tensors;
         let module: Box<dyn EditModule> = match config.kind {
             InterventionKind::Loreft => Box::new(loreft::LoReft::load(hidden, rank, t)?),
-            InterventionKind::Noreft => Box::new(noreft::NoReft::load(hidden, rank, config.proj_bias, t)?),
+            InterventionKind::Noreft => {
+                Box::new(noreft::NoReft::load(hidden, rank, config.proj_bias, t)?)
+            }
             InterventionKind::Direft => Box::new(direft::DiReft::load(hidden, rank, t)?),
             InterventionKind::Consreft => Box::new(consreft::ConsReft::load(hidden, rank, t)?),
             InterventionKind::Lobireft => Box::new(lobireft::LobiReft::load(hidden, rank, t)?),
@@ -385,7 +420,13 @@ impl Intervention {
         let mask: Vec<f32> = {
             let mut rng = self.dropout_rng.lock().expect("dropout rng lock");
             (0..count)
-                .map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 })
+                .map(|_| {
+                    if rng.random::<f64>() < keep {
+                        (1.0 / keep) as f32
+                    } else {
+                        0.0
+                    }
+                })
                 .collect()
         };
         let mask = Tensor::from_vec(mask, edit.shape(), edit.device())?;

@@ -33,7 +33,10 @@ impl AdapterLibrary {
     }
 
     pub fn names(&self) -> Vec<&str> {
-        self.adapters.iter().map(|a| a.metadata.name.as_str()).collect()
+        self.adapters
+            .iter()
+            .map(|a| a.metadata.name.as_str())
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -52,7 +55,11 @@ impl AdapterLibrary {
             (Some(name), _) => self.get(name).map(Some).ok_or_else(|| {
                 format!(
                     "no adapter is named {name:?}; loaded: {}",
-                    if self.is_empty() { "none".to_string() } else { self.names().join(", ") }
+                    if self.is_empty() {
+                        "none".to_string()
+                    } else {
+                        self.names().join(", ")
+                    }
                 )
             }),
         }
@@ -61,7 +68,11 @@ impl AdapterLibrary {
 
 /// The chat messages for a user `text` as an adapter was trained to see them: its system
 /// prompt first, and the text passed through its prompt template.
-pub fn adapter_messages(adapter: &LoadedAdapter, system: Option<&str>, text: &str) -> Result<Vec<ChatMessage>, String> {
+pub fn adapter_messages(
+    adapter: &LoadedAdapter,
+    system: Option<&str>,
+    text: &str,
+) -> Result<Vec<ChatMessage>, String> {
     let meta = &adapter.metadata;
     let mut messages = Vec::new();
     if let Some(system) = system.or(meta.system_prompt.as_deref()) {

@@ -22,7 +22,11 @@ impl LobiReft {
         Ok(Self::from_vars(rotate, bias))
     }
 
-    pub fn load(hidden: usize, rank: usize, tensors: &mut HashMap<String, Tensor>) -> std::result::Result<Self, String> {
+    pub fn load(
+        hidden: usize,
+        rank: usize,
+        tensors: &mut HashMap<String, Tensor>,
+    ) -> std::result::Result<Self, String> {
         Ok(Self::from_vars(
             params::take(tensors, "rotate", &[hidden, rank])?,
             params::take(tensors, "bias", &[rank])?,
@@ -33,7 +37,11 @@ impl LobiReft {
         let mut params = ParamSet::default();
         params.push("rotate", rotate.clone());
         params.push("bias", bias.clone());
-        Self { rotate, bias, params }
+        Self {
+            rotate,
+            bias,
+            params,
+        }
     }
 }
 

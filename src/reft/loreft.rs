@@ -26,7 +26,11 @@ impl LoReft {
         Ok(Self::from_vars(rotate, weight, bias))
     }
 
-    pub fn load(hidden: usize, rank: usize, tensors: &mut HashMap<String, Tensor>) -> std::result::Result<Self, String> {
+    pub fn load(
+        hidden: usize,
+        rank: usize,
+        tensors: &mut HashMap<String, Tensor>,
+    ) -> std::result::Result<Self, String> {
         Ok(Self::from_vars(
             params::take(tensors, "rotate", &[hidden, rank])?,
             params::take(tensors, "weight", &[rank, hidden])?,
@@ -39,7 +43,12 @@ impl LoReft {
         params.push("rotate", rotate.clone());
         params.push("weight", weight.clone());
         params.push("bias", bias.clone());
-        Self { rotate, weight, bias, params }
+        Self {
+            rotate,
+            weight,
+            bias,
+            params,
+        }
     }
 }
 

@@ -29,7 +29,11 @@ impl MlpEdit {
         ))
     }
 
-    pub fn load(hidden: usize, rank: usize, tensors: &mut HashMap<String, Tensor>) -> std::result::Result<Self, String> {
+    pub fn load(
+        hidden: usize,
+        rank: usize,
+        tensors: &mut HashMap<String, Tensor>,
+    ) -> std::result::Result<Self, String> {
         Ok(Self::from_vars(
             params::take(tensors, "down.weight", &[rank, hidden])?,
             params::take(tensors, "down.bias", &[rank])?,
@@ -44,13 +48,21 @@ impl MlpEdit {
         params.push("down.bias", down_bias.clone());
         params.push("up.weight", up_weight.clone());
         params.push("up.bias", up_bias.clone());
-        Self { down_weight, down_bias, up_weight, up_bias, params }
+        Self {
+            down_weight,
+            down_bias,
+            up_weight,
+            up_bias,
+            params,
+        }
     }
 }
 
 impl EditModule for MlpEdit {
     fn edit(&self, h: &Tensor, activation: Activation) -> Result<Tensor> {
-        let down = h.matmul(&self.down_weight.t()?)?.broadcast_add(&self.down_bias)?;
+        let down = h
+            .matmul(&self.down_weight.t()?)?
+            .broadcast_add(&self.down_bias)?;
         activation
             .apply(&down)?
             .matmul(&self.up_weight.t()?)?

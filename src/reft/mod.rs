@@ -16,9 +16,9 @@ pub mod params;
 pub mod positions;
 pub mod set;
 
+pub use hook::{InterventionHook, RowPositions};
 pub use intervention::{
     Activation, EditNorm, Intervention, InterventionConfig, InterventionKind, LayerSelection,
 };
-pub use hook::{InterventionHook, RowPositions};
 pub use positions::Positions;
 pub use set::{InterventionSet, Part, PlacedIntervention};

@@ -19,7 +19,13 @@ pub struct NoReft {
 }
 
 impl NoReft {
-    pub fn init(hidden: usize, rank: usize, with_proj_bias: bool, rng: &mut StdRng, device: &Device) -> Result<Self> {
+    pub fn init(
+        hidden: usize,
+        rank: usize,
+        with_proj_bias: bool,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Self> {
         let bound = 1.0 / (hidden as f64).sqrt();
         let source_weight = params::uniform(rng, &[rank, hidden], bound, device)?;
         let source_bias = params::uniform(rng, &[rank], bound, device)?;
@@ -29,7 +35,12 @@ impl NoReft {
         } else {
             None
         };
-        Ok(Self::from_vars(source_weight, source_bias, proj_weight, proj_bias))
+        Ok(Self::from_vars(
+            source_weight,
+            source_bias,
+            proj_weight,
+            proj_bias,
+        ))
     }
 
     pub fn load(
@@ -51,7 +62,12 @@ impl NoReft {
         ))
     }
 
-    fn from_vars(source_weight: Var, source_bias: Var, proj_weight: Var, proj_bias: Option<Var>) -> Self {
+    fn from_vars(
+        source_weight: Var,
+        source_bias: Var,
+        proj_weight: Var,
+        proj_bias: Option<Var>,
+    ) -> Self {
         let mut params = ParamSet::default();
         params.push("source.weight", source_weight.clone());
         params.push("source.bias", source_bias.clone());
@@ -59,14 +75,22 @@ impl NoReft {
         if let Some(b) = &proj_bias {
             params.push("proj.bias", b.clone());
         }
-        Self { source_weight, source_bias, proj_weight, proj_bias, params }
+        Self {
+            source_weight,
+            source_bias,
+            proj_weight,
+            proj_bias,
+            params,
+        }
     }
 }
 
 impl EditModule for NoReft {
     fn edit(&self, h: &Tensor, activation: Activation) -> Result<Tensor> {
         let w2 = self.proj_weight.as_tensor();
-        let source = h.matmul(&self.source_weight.t()?)?.broadcast_add(&self.source_bias)?;
+        let source = h
+            .matmul(&self.source_weight.t()?)?
+            .broadcast_add(&self.source_bias)?;
         let source = activation.apply(&source)?;
         let mut projected = h.matmul(&w2.t()?)?;
         if let Some(b2) = &self.proj_bias {

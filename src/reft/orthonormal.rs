@@ -20,7 +20,10 @@ pub fn orthonormalize_columns(values: &mut [f64], d: usize, r: usize) {
             }
         }
 
-        let norm: f64 = (0..d).map(|i| values[i * r + j].powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = (0..d)
+            .map(|i| values[i * r + j].powi(2))
+            .sum::<f64>()
+            .sqrt();
         if norm > 1e-10 {
             for i in 0..d {
                 values[i * r + j] /= norm;
@@ -44,7 +47,10 @@ fn replace_with_orthogonal_unit(values: &mut [f64], d: usize, r: usize, j: usize
                 values[i * r + j] -= dot * values[i * r + k];
             }
         }
-        let norm: f64 = (0..d).map(|i| values[i * r + j].powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = (0..d)
+            .map(|i| values[i * r + j].powi(2))
+            .sum::<f64>()
+            .sqrt();
         if norm > 1e-6 {
             for i in 0..d {
                 values[i * r + j] /= norm;
@@ -74,5 +80,9 @@ pub fn orthonormality_error(projection: &Tensor) -> Result<f32> {
     let (_, r) = projection.dims2()?;
     let gram = projection.t()?.matmul(projection)?;
     let identity = Tensor::eye(r, gram.dtype(), gram.device())?;
-    (gram - identity)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+    (gram - identity)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f32>()
 }

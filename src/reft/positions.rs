@@ -62,7 +62,9 @@ impl Positions {
 
     pub fn validate(&self) -> Result<(), String> {
         if let Self::FirstLast { first: 0, last: 0 } = self {
-            return Err("positions select no token: give N of at least 1, as in \"f1+l1\" or \"l1\"".into());
+            return Err(
+                "positions select no token: give N of at least 1, as in \"f1+l1\" or \"l1\"".into(),
+            );
         }
         Ok(())
     }

@@ -33,7 +33,10 @@ pub struct InterventionSet {
 }
 
 /// Returns where modules go: (config index, layer, part, key), in the set's order.
-pub fn placements(configs: &[InterventionConfig], num_layers: usize) -> Vec<(usize, usize, Part, String)> {
+pub fn placements(
+    configs: &[InterventionConfig],
+    num_layers: usize,
+) -> Vec<(usize, usize, Part, String)> {
     let mut out = Vec::new();
     for (index, config) in configs.iter().enumerate() {
         let name = config_name(config, index);
@@ -41,8 +44,18 @@ pub fn placements(configs: &[InterventionConfig], num_layers: usize) -> Vec<(usi
             if config.tied || !config.positions.has_two_parts() {
                 out.push((index, layer, Part::Both, format!("{name}.layer{layer}")));
             } else {
-                out.push((index, layer, Part::Prefix, format!("{name}.layer{layer}.prefix")));
-                out.push((index, layer, Part::Suffix, format!("{name}.layer{layer}.suffix")));
+                out.push((
+                    index,
+                    layer,
+                    Part::Prefix,
+                    format!("{name}.layer{layer}.prefix"),
+                ));
+                out.push((
+                    index,
+                    layer,
+                    Part::Suffix,
+                    format!("{name}.layer{layer}.suffix"),
+                ));
             }
         }
     }
@@ -61,18 +74,36 @@ pub fn config_name(config: &InterventionConfig, index: usize) -> String {
 impl InterventionSet {
     /// Creates fresh modules. Each module's parameters come from `seed` and its place in
     /// the set, so the same seed always gives the same start.
-    pub fn new(configs: Vec<InterventionConfig>, hidden: usize, num_layers: usize, seed: u64, device: &Device) -> Result<Self> {
+    pub fn new(
+        configs: Vec<InterventionConfig>,
+        hidden: usize,
+        num_layers: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let mut modules = Vec::new();
-        for (position, (config_index, layer, part, key)) in placements(&configs, num_layers).into_iter().enumerate() {
+        for (position, (config_index, layer, part, key)) in
+            placements(&configs, num_layers).into_iter().enumerate()
+        {
             let module_seed = seed.wrapping_add(1_000_003 * position as u64);
-            let intervention = Intervention::new(configs[config_index].clone(), hidden, module_seed, device)?;
-            modules.push(PlacedIntervention { key, config_index, layer, part, intervention });
+            let intervention =
+                Intervention::new(configs[config_index].clone(), hidden, module_seed, device)?;
+            modules.push(PlacedIntervention {
+                key,
+                config_index,
+                layer,
+                part,
+                intervention,
+            });
         }
         Ok(Self { configs, modules })
     }
 
     /// Wraps modules that were built elsewhere (loaded from an adapter).
-    pub fn from_modules(configs: Vec<InterventionConfig>, modules: Vec<PlacedIntervention>) -> Self {
+    pub fn from_modules(
+        configs: Vec<InterventionConfig>,
+        modules: Vec<PlacedIntervention>,
+    ) -> Self {
         Self { configs, modules }
     }
 
@@ -85,11 +116,17 @@ impl InterventionSet {
     }
 
     pub fn vars(&self) -> Vec<Var> {
-        self.modules.iter().flat_map(|m| m.intervention.vars()).collect()
+        self.modules
+            .iter()
+            .flat_map(|m| m.intervention.vars())
+            .collect()
     }
 
     pub fn num_parameters(&self) -> usize {
-        self.modules.iter().map(|m| m.intervention.num_parameters()).sum()
+        self.modules
+            .iter()
+            .map(|m| m.intervention.num_parameters())
+            .sum()
     }
 
     /// Returns the first layer any module edits. Blocks before it are unchanged.
@@ -109,7 +146,11 @@ impl InterventionSet {
     /// lengths and real (unpadded) lengths. With `generating`, tokens produced after the
     /// given ones are edited too by modules whose positions are "all", and by every module
     /// when `edit_generated` is set.
-    pub fn row_positions(&self, lengths: &[(usize, usize)], generating: bool) -> Vec<Vec<RowPositions>> {
+    pub fn row_positions(
+        &self,
+        lengths: &[(usize, usize)],
+        generating: bool,
+    ) -> Vec<Vec<RowPositions>> {
         self.row_positions_with(lengths, generating, false)
     }
 
@@ -155,7 +196,8 @@ impl InterventionSet {
                             Part::Prefix => positions.locate(prompt_len, total_len).0,
                             Part::Suffix => positions.locate(prompt_len, total_len).1,
                         };
-                        let edits_new_tokens = edit_generated || positions == super::Positions::Every;
+                        let edits_new_tokens =
+                            edit_generated || positions == super::Positions::Every;
                         let from = (generating && edits_new_tokens).then_some(total_len);
                         RowPositions { fixed, from }
                     })

@@ -44,7 +44,11 @@ pub struct ManifestModule {
 impl ManifestModule {
     /// The title in the app: the language's title, else the name.
     pub fn title(&self, chinese: bool) -> &str {
-        let title = if chinese { &self.title_zh_cn } else { &self.title_en };
+        let title = if chinese {
+            &self.title_zh_cn
+        } else {
+            &self.title_en
+        };
         title.as_deref().unwrap_or(&self.name)
     }
 }
@@ -63,8 +67,12 @@ pub fn read_manifest(path: &Path) -> Result<RoutingManifest, String> {
         ),
         _ => format!("could not read {}: {e}", path.display()),
     })?;
-    let manifest: RoutingManifest = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a valid routed set description: {e}. Train the set again", path.display()))?;
+    let manifest: RoutingManifest = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a valid routed set description: {e}. Train the set again",
+            path.display()
+        )
+    })?;
     if manifest.format_version != ROUTING_FORMAT_VERSION {
         return Err(format!(
             "{} has format version {}, but this build reads only version {ROUTING_FORMAT_VERSION}. Train the set again",
@@ -73,7 +81,14 @@ pub fn read_manifest(path: &Path) -> Result<RoutingManifest, String> {
         ));
     }
     let names: Vec<&str> = manifest.modules.iter().map(|m| m.name.as_str()).collect();
-    if names != manifest.router.modules.iter().map(String::as_str).collect::<Vec<_>>() {
+    if names
+        != manifest
+            .router
+            .modules
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    {
         return Err(format!(
             "{}: the router's modules ({}) differ from the listed modules ({}); the file was edited by hand",
             path.display(),
@@ -87,7 +102,8 @@ pub fn read_manifest(path: &Path) -> Result<RoutingManifest, String> {
 /// Writes routing.json into `dir` and returns its path.
 pub fn write_manifest(dir: &Path, manifest: &RoutingManifest) -> Result<PathBuf, String> {
     let path = dir.join(ROUTING_FILE);
-    let json = serde_json::to_string_pretty(manifest).map_err(|e| format!("could not encode {}: {e}", path.display()))?;
+    let json = serde_json::to_string_pretty(manifest)
+        .map_err(|e| format!("could not encode {}: {e}", path.display()))?;
     std::fs::write(&path, json).map_err(|e| format!("could not write {}: {e}", path.display()))?;
     Ok(path)
 }
@@ -107,12 +123,19 @@ impl RoutedSet {
         manifest
             .router
             .check_shape(config.hidden_size, config.num_layers)
-            .map_err(|reason| format!("{}: {reason}. Load the model the set was trained on ({})", path.display(), manifest.model_source))?;
+            .map_err(|reason| {
+                format!(
+                    "{}: {reason}. Load the model the set was trained on ({})",
+                    path.display(),
+                    manifest.model_source
+                )
+            })?;
 
         let folder = path.parent().unwrap_or(Path::new("."));
         let mut adapters = Vec::with_capacity(manifest.modules.len());
         for module in &manifest.modules {
-            let adapter = load_adapter(&folder.join(&module.adapter), model).map_err(|e| e.to_string())?;
+            let adapter =
+                load_adapter(&folder.join(&module.adapter), model).map_err(|e| e.to_string())?;
             adapters.push(adapter);
         }
         Ok(Self { manifest, adapters })
@@ -120,10 +143,22 @@ impl RoutedSet {
 
     /// The module index for `name`, or a message listing the names.
     pub fn module_index(&self, name: &str) -> Result<usize, String> {
-        self.manifest.modules.iter().position(|m| m.name == name).ok_or_else(|| {
-            let names: Vec<&str> = self.manifest.modules.iter().map(|m| m.name.as_str()).collect();
-            format!("no module is named {name:?}; the set has: {}", names.join(", "))
-        })
+        self.manifest
+            .modules
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self
+                    .manifest
+                    .modules
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                format!(
+                    "no module is named {name:?}; the set has: {}",
+                    names.join(", ")
+                )
+            })
     }
 
     /// Asks the router which module should serve `text`.

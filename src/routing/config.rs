@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::reft::InterventionConfig;
 use crate::train::config::{
-    read_config_text, resolve_against, ConfigError, DataSection, ModelSection, OutputSection, PresetInfo, TrainConfig,
-    TrainingSection, CONFIG_VERSION,
+    read_config_text, resolve_against, ConfigError, DataSection, ModelSection, OutputSection,
+    PresetInfo, TrainConfig, TrainingSection, CONFIG_VERSION,
 };
 
 /// A routed set of task modules. `reft-studio train` and the app train every module, then
@@ -48,7 +48,11 @@ pub struct ModuleSpec {
     /// The name shown in the app, in each interface language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_en: Option<String>,
-    #[serde(default, rename = "title_zh-CN", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "title_zh-CN",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title_zh_cn: Option<String>,
     /// A training config file; its [model] and [output] are replaced by the set's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,16 +150,25 @@ impl RoutingConfig {
         if self.version != CONFIG_VERSION {
             return Err(invalid(
                 "version".into(),
-                format!("version {} is not supported: this build reads version {CONFIG_VERSION}", self.version),
+                format!(
+                    "version {} is not supported: this build reads version {CONFIG_VERSION}",
+                    self.version
+                ),
             ));
         }
         if self.model.source.trim().is_empty() {
-            return Err(invalid("model.source".into(), "is empty: give a .gguf file, a model folder or a hub id".into()));
+            return Err(invalid(
+                "model.source".into(),
+                "is empty: give a .gguf file, a model folder or a hub id".into(),
+            ));
         }
         if self.modules.len() < 2 {
             return Err(invalid(
                 "module".into(),
-                format!("{} module(s) listed: a router needs at least two [[module]] tables", self.modules.len()),
+                format!(
+                    "{} module(s) listed: a router needs at least two [[module]] tables",
+                    self.modules.len()
+                ),
             ));
         }
 
@@ -169,9 +182,14 @@ impl RoutingConfig {
                 ));
             }
             if !names.insert(module.name.as_str()) {
-                return Err(invalid(field, "another module has the same name: give each module its own".into()));
+                return Err(invalid(
+                    field,
+                    "another module has the same name: give each module its own".into(),
+                ));
             }
-            let inline = module.data.is_some() || !module.interventions.is_empty() || module.training.is_some();
+            let inline = module.data.is_some()
+                || !module.interventions.is_empty()
+                || module.training.is_some();
             if module.config.is_some() && inline {
                 return Err(invalid(
                     field,
@@ -179,13 +197,19 @@ impl RoutingConfig {
                 ));
             }
             if module.config.is_none() && module.data.is_none() {
-                return Err(invalid(field, "has neither `config = \"FILE\"` nor a [module.data] table".into()));
+                return Err(invalid(
+                    field,
+                    "has neither `config = \"FILE\"` nor a [module.data] table".into(),
+                ));
             }
         }
 
         let router = &self.router;
         if !(0.0..1.0).contains(&router.eval_ratio) {
-            return Err(invalid("router.eval_ratio".into(), format!("{} must be in [0, 1)", router.eval_ratio)));
+            return Err(invalid(
+                "router.eval_ratio".into(),
+                format!("{} must be in [0, 1)", router.eval_ratio),
+            ));
         }
         if router.steps == 0 {
             return Err(invalid("router.steps".into(), "must be at least 1".into()));
@@ -215,7 +239,8 @@ impl RoutingConfig {
     /// The training config of every module, in order: the module's file or inline tables,
     /// with the set's model and an output folder of `<output>/modules/<name>`.
     pub fn module_configs(&self) -> Result<Vec<TrainConfig>, ConfigError> {
-        let output_dir = std::path::absolute(self.output_dir()).unwrap_or_else(|_| self.output_dir());
+        let output_dir =
+            std::path::absolute(self.output_dir()).unwrap_or_else(|_| self.output_dir());
         let mut configs = Vec::with_capacity(self.modules.len());
 
         for module in &self.modules {
@@ -227,9 +252,18 @@ impl RoutingConfig {
             config.model = self.model.clone();
             // The model path is written relative to this file, not the module's.
             if self.resolve_path(&self.model.source).exists() {
-                config.model.source = self.resolve_path(&self.model.source).to_string_lossy().into_owned();
+                config.model.source = self
+                    .resolve_path(&self.model.source)
+                    .to_string_lossy()
+                    .into_owned();
             }
-            config.output.dir = Some(output_dir.join("modules").join(&module.name).to_string_lossy().into_owned());
+            config.output.dir = Some(
+                output_dir
+                    .join("modules")
+                    .join(&module.name)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
             configs.push(config);
         }
         Ok(configs)
@@ -265,7 +299,10 @@ impl RoutingConfig {
         let mut copy = self.clone();
         let absolute = |value: &str| -> String {
             let path = self.resolve_path(value);
-            std::path::absolute(&path).unwrap_or(path).to_string_lossy().into_owned()
+            std::path::absolute(&path)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned()
         };
         for module in &mut copy.modules {
             if let Some(file) = &module.config {
@@ -289,11 +326,18 @@ impl RoutingConfig {
 impl ModuleSpec {
     /// The title in the app: the language's title, else the name.
     pub fn title(&self, chinese: bool) -> &str {
-        let title = if chinese { &self.title_zh_cn } else { &self.title_en };
+        let title = if chinese {
+            &self.title_zh_cn
+        } else {
+            &self.title_en
+        };
         title.as_deref().unwrap_or(&self.name)
     }
 }
 
 fn is_valid_module_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

@@ -42,7 +42,12 @@ pub struct RouteDecision {
 /// The router's input for one request: the base model's hidden state after block `layer`
 /// for the request rendered as a user message with the chat template, pooled over the
 /// prompt tokens.
-pub fn request_features(model: &LoadedModel, text: &str, layer: usize, pooling: Pooling) -> Result<Vec<f32>, String> {
+pub fn request_features(
+    model: &LoadedModel,
+    text: &str,
+    layer: usize,
+    pooling: Pooling,
+) -> Result<Vec<f32>, String> {
     let messages = [ChatMessage {
         role: "user".into(),
         content: text.to_string(),
@@ -52,7 +57,11 @@ pub fn request_features(model: &LoadedModel, text: &str, layer: usize, pooling: 
         max_length: MAX_REQUEST_TOKENS,
     };
     let rendered = render_prompt(model, &messages, &settings).map_err(|e| e.to_string())?;
-    let mut ids = model.tokenizer().map_err(|e| e.to_string())?.encode(&rendered).map_err(|e| e.to_string())?;
+    let mut ids = model
+        .tokenizer()
+        .map_err(|e| e.to_string())?
+        .encode(&rendered)
+        .map_err(|e| e.to_string())?;
     if ids.is_empty() {
         return Err(format!("the request {text:?} produced no tokens"));
     }
@@ -60,8 +69,14 @@ pub fn request_features(model: &LoadedModel, text: &str, layer: usize, pooling: 
         ids.drain(..ids.len() - MAX_REQUEST_TOKENS);
     }
 
-    let input = model.decoder.ids_tensor(&[ids]).map_err(|e| e.to_string())?;
-    let hidden = model.decoder.hidden_after(&input, None, layer).map_err(|e| e.to_string())?;
+    let input = model
+        .decoder
+        .ids_tensor(&[ids])
+        .map_err(|e| e.to_string())?;
+    let hidden = model
+        .decoder
+        .hidden_after(&input, None, layer)
+        .map_err(|e| e.to_string())?;
     let pooled = (|| {
         let hidden = hidden.squeeze(0)?;
         match pooling {
@@ -86,16 +101,23 @@ impl Router {
         settings: &RouterSettings,
     ) -> Result<Router, String> {
         let count = features.len();
-        let hidden = features.first().map(Vec::len).ok_or("the router has no training requests")?;
+        let hidden = features
+            .first()
+            .map(Vec::len)
+            .ok_or("the router has no training requests")?;
         if labels.len() != count || features.iter().any(|row| row.len() != hidden) {
             return Err("router features and labels do not line up".into());
         }
         if let Some(&label) = labels.iter().find(|&&label| label >= modules.len()) {
-            return Err(format!("router label {label} is out of range for {} modules", modules.len()));
+            return Err(format!(
+                "router label {label} is out of range for {} modules",
+                modules.len()
+            ));
         }
 
         let (mean, scale) = standardisation(features, hidden);
-        let fitted = fit_weights(features, labels, &mean, &scale, modules.len(), settings).map_err(|e| e.to_string())?;
+        let fitted = fit_weights(features, labels, &mean, &scale, modules.len(), settings)
+            .map_err(|e| e.to_string())?;
         Ok(Router {
             layer,
             pooling: settings.pooling,
@@ -118,7 +140,13 @@ impl Router {
             .weight
             .iter()
             .zip(&self.bias)
-            .map(|(row, bias)| row.iter().zip(&standardised).map(|(w, x)| f64::from(*w) * x).sum::<f64>() + f64::from(*bias))
+            .map(|(row, bias)| {
+                row.iter()
+                    .zip(&standardised)
+                    .map(|(w, x)| f64::from(*w) * x)
+                    .sum::<f64>()
+                    + f64::from(*bias)
+            })
             .collect();
 
         let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -136,12 +164,16 @@ impl Router {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(index, _)| index)
             .unwrap_or(0);
-        RouteDecision { module, probabilities }
+        RouteDecision {
+            module,
+            probabilities,
+        }
     }
 
     /// Checks that the router fits a model with `hidden` features and `num_layers` blocks.
     pub fn check_shape(&self, hidden: usize, num_layers: usize) -> Result<(), String> {
-        let rows_fit = self.weight.len() == self.modules.len() && self.bias.len() == self.modules.len();
+        let rows_fit =
+            self.weight.len() == self.modules.len() && self.bias.len() == self.modules.len();
         let widths_fit = self.mean.len() == hidden
             && self.scale.len() == hidden
             && self.weight.iter().all(|row| row.len() == hidden);
@@ -152,7 +184,10 @@ impl Router {
             ));
         }
         if self.layer >= num_layers {
-            return Err(format!("the router reads block {} but the model has {num_layers} blocks", self.layer));
+            return Err(format!(
+                "the router reads block {} but the model has {num_layers} blocks",
+                self.layer
+            ));
         }
         Ok(())
     }
@@ -195,10 +230,18 @@ fn fit_weights(
     let hidden = mean.len();
     let flat: Vec<f32> = features
         .iter()
-        .flat_map(|row| row.iter().zip(mean.iter().zip(scale)).map(|(x, (m, s))| (x - m) / s))
+        .flat_map(|row| {
+            row.iter()
+                .zip(mean.iter().zip(scale))
+                .map(|(x, (m, s))| (x - m) / s)
+        })
         .collect();
     let inputs = Tensor::from_vec(flat, (features.len(), hidden), &device)?;
-    let targets = Tensor::from_vec(labels.iter().map(|&l| l as u32).collect::<Vec<_>>(), labels.len(), &device)?;
+    let targets = Tensor::from_vec(
+        labels.iter().map(|&l| l as u32).collect::<Vec<_>>(),
+        labels.len(),
+        &device,
+    )?;
 
     let weight = Var::zeros((num_modules, hidden), DType::F32, &device)?;
     let bias = Var::zeros(num_modules, DType::F32, &device)?;
@@ -209,10 +252,15 @@ fn fit_weights(
     };
     let mut optimizer = AdamW::new(vec![weight.clone(), bias.clone()], params)?;
     for _ in 0..settings.steps {
-        let logits = inputs.matmul(&weight.as_tensor().t()?)?.broadcast_add(bias.as_tensor())?;
+        let logits = inputs
+            .matmul(&weight.as_tensor().t()?)?
+            .broadcast_add(bias.as_tensor())?;
         let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
         optimizer.backward_step(&loss)?;
     }
 
-    Ok((weight.as_tensor().to_vec2::<f32>()?, bias.as_tensor().to_vec1::<f32>()?))
+    Ok((
+        weight.as_tensor().to_vec2::<f32>()?,
+        bias.as_tensor().to_vec1::<f32>()?,
+    ))
 }

@@ -13,7 +13,9 @@ use crate::data::{self, LoadOptions};
 use crate::model::loader::LoadedModel;
 use crate::train::config::TrainConfig;
 use crate::train::events::{Phase, RouterReport, RunSummary, TrainCommand, TrainEvent};
-use crate::train::trainer::{load_model_reporting, run_with_model_sharing, spawn_job, PrefixCaches, TrainerHandle};
+use crate::train::trainer::{
+    load_model_reporting, run_with_model_sharing, spawn_job, PrefixCaches, TrainerHandle,
+};
 
 /// Starts a routed set's training on a background thread, like [`crate::train::trainer::spawn`].
 pub fn spawn_routing(config: RoutingConfig) -> TrainerHandle {
@@ -22,21 +24,31 @@ pub fn spawn_routing(config: RoutingConfig) -> TrainerHandle {
         .ok()
         .and_then(|configs| configs.first().map(TrainConfig::thread_count))
         .unwrap_or(1);
-    spawn_job(threads, move |events, commands| run_routing(&config, events, commands))
+    spawn_job(threads, move |events, commands| {
+        run_routing(&config, events, commands)
+    })
 }
 
 /// Trains every module and the router, writes routing.json, and returns a summary whose
 /// `adapter_path` is routing.json. A Stop or Discard ends the set after the module being
 /// trained: the modules already trained stay on disk, but no router or routing.json is
 /// written.
-pub fn run_routing(config: &RoutingConfig, events: &Sender<TrainEvent>, commands: &Receiver<TrainCommand>) -> Result<RunSummary, String> {
+pub fn run_routing(
+    config: &RoutingConfig,
+    events: &Sender<TrainEvent>,
+    commands: &Receiver<TrainCommand>,
+) -> Result<RunSummary, String> {
     let started = Instant::now();
     config.validate().map_err(|e| e.to_string())?;
     let module_configs = config.module_configs().map_err(|e| e.to_string())?;
 
     let output_dir = config.output_dir();
-    std::fs::create_dir_all(&output_dir)
-        .map_err(|e| format!("could not create the output folder {}: {e}", output_dir.display()))?;
+    std::fs::create_dir_all(&output_dir).map_err(|e| {
+        format!(
+            "could not create the output folder {}: {e}",
+            output_dir.display()
+        )
+    })?;
     let config_path = output_dir.join("routing.toml");
     std::fs::write(&config_path, config.resolved().to_toml())
         .map_err(|e| format!("could not write {}: {e}", config_path.display()))?;
@@ -83,7 +95,9 @@ pub fn run_routing(config: &RoutingConfig, events: &Sender<TrainEvent>, commands
         }
     }
 
-    let _ = events.send(TrainEvent::Phase { phase: Phase::Routing });
+    let _ = events.send(TrainEvent::Phase {
+        phase: Phase::Routing,
+    });
     let (router, report) = fit_router(config, &module_configs, &model)?;
     let _ = events.send(TrainEvent::Log {
         message: router_summary(&report),
@@ -157,7 +171,8 @@ pub fn fit_router(
     let mut eval = Vec::new();
     for (index, module_config) in module_configs.iter().enumerate() {
         let prompts = module_prompts(module_config)?;
-        let labelled: Vec<LabelledRequest> = prompts.into_iter().map(|text| (text, index)).collect();
+        let labelled: Vec<LabelledRequest> =
+            prompts.into_iter().map(|text| (text, index)).collect();
         if settings.eval.is_some() {
             train.extend(labelled);
         } else {
@@ -172,7 +187,10 @@ pub fn fit_router(
             eval = read_labelled_requests(&path, &names)?;
             path.display().to_string()
         }
-        None => format!("{:.0}% of each module's prompts, held out", settings.eval_ratio * 100.0),
+        None => format!(
+            "{:.0}% of each module's prompts, held out",
+            settings.eval_ratio * 100.0
+        ),
     };
 
     let features = |requests: &[LabelledRequest]| -> Result<Vec<Vec<f32>>, String> {
@@ -183,7 +201,13 @@ pub fn fit_router(
     };
     let train_features = features(&train)?;
     let train_labels: Vec<usize> = train.iter().map(|(_, label)| *label).collect();
-    let router = Router::fit(&train_features, &train_labels, names.clone(), layer, settings)?;
+    let router = Router::fit(
+        &train_features,
+        &train_labels,
+        names.clone(),
+        layer,
+        settings,
+    )?;
 
     let train_right = count_right(&router, &train_features, &train_labels);
     let eval_features = features(&eval)?;
@@ -192,7 +216,9 @@ pub fn fit_router(
         .iter()
         .enumerate()
         .map(|(index, name)| {
-            let rows: Vec<usize> = (0..eval.len()).filter(|&row| eval_labels[row] == index).collect();
+            let rows: Vec<usize> = (0..eval.len())
+                .filter(|&row| eval_labels[row] == index)
+                .collect();
             let right = rows
                 .iter()
                 .filter(|&&row| router.decide(&eval_features[row]).module == index)
@@ -214,7 +240,11 @@ pub fn fit_router(
 }
 
 /// The router's block: `router.layer`, else the first module's first intervened block.
-fn router_layer(config: &RoutingConfig, module_configs: &[TrainConfig], model: &LoadedModel) -> Result<usize, String> {
+fn router_layer(
+    config: &RoutingConfig,
+    module_configs: &[TrainConfig],
+    model: &LoadedModel,
+) -> Result<usize, String> {
     let num_layers = model.config().num_layers;
     let layer = match config.router.layer {
         Some(layer) => layer,
@@ -245,7 +275,11 @@ fn module_prompts(config: &TrainConfig) -> Result<Vec<String>, String> {
         .collect())
 }
 
-fn split_requests(requests: Vec<LabelledRequest>, ratio: f64, seed: u64) -> (Vec<LabelledRequest>, Vec<LabelledRequest>) {
+fn split_requests(
+    requests: Vec<LabelledRequest>,
+    ratio: f64,
+    seed: u64,
+) -> (Vec<LabelledRequest>, Vec<LabelledRequest>) {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
 

@@ -33,8 +33,16 @@ pub struct Batch {
 impl Batch {
     /// Pads `examples` on the right with `pad_id`; the loss covers each example's tokens
     /// after its prompt.
-    pub fn from_examples(examples: &[&TokenizedExample], pad_id: u32, device: &Device) -> Result<Self> {
-        let seq = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
+    pub fn from_examples(
+        examples: &[&TokenizedExample],
+        pad_id: u32,
+        device: &Device,
+    ) -> Result<Self> {
+        let seq = examples
+            .iter()
+            .map(|e| e.input_ids.len())
+            .max()
+            .unwrap_or(0);
         let mut ids = Vec::with_capacity(examples.len());
         let mut mask = Vec::with_capacity(examples.len());
         let mut labels = Vec::with_capacity(examples.len());

@@ -23,12 +23,20 @@ pub struct Checkpoint {
 
 /// The optimizer-state file that belongs to the checkpoint adapter `adapter_path`.
 pub fn state_path(adapter_path: &Path) -> PathBuf {
-    let stem = adapter_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = adapter_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     adapter_path.with_file_name(format!("{stem}.state.safetensors"))
 }
 
 /// Writes the optimizer state for the checkpoint adapter at `adapter_path`.
-pub fn save_state(adapter_path: &Path, step: usize, updates: usize, tensors: &[(String, Tensor)]) -> Result<(), String> {
+pub fn save_state(
+    adapter_path: &Path,
+    step: usize,
+    updates: usize,
+    tensors: &[(String, Tensor)],
+) -> Result<(), String> {
     let path = state_path(adapter_path);
     let metadata = serde_json::json!({ "step": step, "updates": updates }).to_string();
     let mut data: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::with_capacity(tensors.len());
@@ -50,8 +58,12 @@ pub fn save_state(adapter_path: &Path, step: usize, updates: usize, tensors: &[(
         })
         .collect::<Result<Vec<_>, String>>()?;
     let info = HashMap::from([(STATE_KEY.to_string(), metadata)]);
-    safetensors::serialize_to_file(views, Some(info), &path)
-        .map_err(|e| format!("could not write the checkpoint state {}: {e}", path.display()))
+    safetensors::serialize_to_file(views, Some(info), &path).map_err(|e| {
+        format!(
+            "could not write the checkpoint state {}: {e}",
+            path.display()
+        )
+    })
 }
 
 /// Reads a checkpoint adapter and its optimizer state, checking both against `model`.
@@ -66,17 +78,23 @@ pub fn load(adapter_path: &Path, model: &LoadedModel) -> Result<Checkpoint, Stri
         )
     })?;
     let invalid = |reason: String| format!("invalid checkpoint state {}: {reason}", path.display());
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| invalid(e.to_string()))?;
     let info: serde_json::Value = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get(STATE_KEY))
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| invalid(format!("the {STATE_KEY} metadata is missing")))?;
-    let step = info["step"].as_u64().ok_or_else(|| invalid("no step".into()))? as usize;
-    let updates = info["updates"].as_u64().ok_or_else(|| invalid("no update count".into()))? as usize;
+    let step = info["step"]
+        .as_u64()
+        .ok_or_else(|| invalid("no step".into()))? as usize;
+    let updates = info["updates"]
+        .as_u64()
+        .ok_or_else(|| invalid("no update count".into()))? as usize;
 
-    let optimizer_tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| invalid(e.to_string()))?;
+    let optimizer_tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(Checkpoint {
         set: adapter.set,
         step,

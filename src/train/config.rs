@@ -47,11 +47,7 @@ pub struct TrainConfig {
     pub model: ModelSection,
     pub data: DataSection,
     /// Written `[intervention]` for one module or `[[intervention]]` for several.
-    #[serde(
-        rename = "intervention",
-        default,
-        deserialize_with = "one_or_many"
-    )]
+    #[serde(rename = "intervention", default, deserialize_with = "one_or_many")]
     pub interventions: Vec<InterventionConfig>,
     #[serde(default)]
     pub training: TrainingSection,
@@ -224,7 +220,9 @@ impl Default for OutputSection {
     }
 }
 
-pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<InterventionConfig>, D::Error> {
+pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<InterventionConfig>, D::Error> {
     // Going through a JSON value (rather than an untagged enum) keeps the inner error, such
     // as an invalid positions string, in the message.
     let value = serde_json::Value::deserialize(deserializer)?;
@@ -259,7 +257,8 @@ impl TrainConfig {
     pub fn fill_default_interventions(&mut self) {
         if self.interventions.is_empty() {
             let task = self.data.task.unwrap_or(Task::Instruction);
-            self.interventions.push(InterventionConfig::default_for(task));
+            self.interventions
+                .push(InterventionConfig::default_for(task));
         }
     }
 
@@ -276,20 +275,35 @@ impl TrainConfig {
         if self.version != CONFIG_VERSION {
             return Err(invalid(
                 "version",
-                format!("version {} is not supported: this build reads version {CONFIG_VERSION}", self.version),
+                format!(
+                    "version {} is not supported: this build reads version {CONFIG_VERSION}",
+                    self.version
+                ),
             ));
         }
         if self.model.source.trim().is_empty() {
-            return Err(invalid("model.source", "is empty: give a .gguf file, a model folder or a hub id".into()));
+            return Err(invalid(
+                "model.source",
+                "is empty: give a .gguf file, a model folder or a hub id".into(),
+            ));
         }
         if self.data.train.trim().is_empty() {
-            return Err(invalid("data.train", "is empty: give the training data file".into()));
+            return Err(invalid(
+                "data.train",
+                "is empty: give the training data file".into(),
+            ));
         }
         if !(0.0..1.0).contains(&self.data.eval_ratio) {
-            return Err(invalid("data.eval_ratio", format!("{} must be in [0, 1)", self.data.eval_ratio)));
+            return Err(invalid(
+                "data.eval_ratio",
+                format!("{} must be in [0, 1)", self.data.eval_ratio),
+            ));
         }
         if self.interventions.is_empty() {
-            return Err(invalid("intervention", "no intervention is configured: add an [intervention] table".into()));
+            return Err(invalid(
+                "intervention",
+                "no intervention is configured: add an [intervention] table".into(),
+            ));
         }
         for (i, intervention) in self.interventions.iter().enumerate() {
             intervention
@@ -304,16 +318,28 @@ impl TrainConfig {
             return Err(invalid("training.grad_accum", "must be at least 1".into()));
         }
         if t.epochs == 0 && t.max_steps == 0 {
-            return Err(invalid("training.epochs", "epochs and max_steps are both 0: set at least one".into()));
+            return Err(invalid(
+                "training.epochs",
+                "epochs and max_steps are both 0: set at least one".into(),
+            ));
         }
         if !(t.learning_rate > 0.0 && t.learning_rate.is_finite()) {
-            return Err(invalid("training.learning_rate", format!("{} must be a positive number", t.learning_rate)));
+            return Err(invalid(
+                "training.learning_rate",
+                format!("{} must be a positive number", t.learning_rate),
+            ));
         }
         if !(0.0..1.0).contains(&t.warmup_ratio) {
-            return Err(invalid("training.warmup_ratio", format!("{} must be in [0, 1)", t.warmup_ratio)));
+            return Err(invalid(
+                "training.warmup_ratio",
+                format!("{} must be in [0, 1)", t.warmup_ratio),
+            ));
         }
         if t.max_grad_norm < 0.0 {
-            return Err(invalid("training.max_grad_norm", format!("{} must be 0 (off) or positive", t.max_grad_norm)));
+            return Err(invalid(
+                "training.max_grad_norm",
+                format!("{} must be 0 (off) or positive", t.max_grad_norm),
+            ));
         }
         Ok(())
     }
@@ -329,14 +355,22 @@ impl TrainConfig {
         let mut copy = self.clone();
         let absolute = |value: &str| -> String {
             let path = self.resolve_path(value);
-            std::path::absolute(&path).unwrap_or(path).to_string_lossy().into_owned()
+            std::path::absolute(&path)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned()
         };
         copy.data.train = absolute(&self.data.train);
         copy.data.eval = self.data.eval.as_deref().map(absolute);
         if self.resolve_path(&self.model.source).exists() {
             copy.model.source = absolute(&self.model.source);
         }
-        copy.output.dir = Some(std::path::absolute(self.output_dir()).unwrap_or(self.output_dir()).to_string_lossy().into_owned());
+        copy.output.dir = Some(
+            std::path::absolute(self.output_dir())
+                .unwrap_or(self.output_dir())
+                .to_string_lossy()
+                .into_owned(),
+        );
         copy.base_dir = None;
         copy
     }
@@ -364,7 +398,9 @@ impl TrainConfig {
         if self.training.threads > 0 {
             return self.training.threads;
         }
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         cores.saturating_sub(1).max(1)
     }
 }

@@ -41,7 +41,10 @@ pub fn target_log_likelihoods(
         let mut offset = 0;
         for (&index, example) in chunk.iter().zip(&refs) {
             let count = example.input_ids.len() - example.prompt_len;
-            scores[index] = picked[offset..offset + count].iter().map(|&v| f64::from(v)).sum();
+            scores[index] = picked[offset..offset + count]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum();
             offset += count;
         }
     }
@@ -58,7 +61,10 @@ pub fn mean_loss(
     prefix: Option<&mut PrefixCache>,
 ) -> Result<f64> {
     let scores = target_log_likelihoods(model, set, examples, pad_id, batch_size, prefix)?;
-    let tokens: usize = examples.iter().map(|e| e.input_ids.len() - e.prompt_len).sum();
+    let tokens: usize = examples
+        .iter()
+        .map(|e| e.input_ids.len() - e.prompt_len)
+        .sum();
     Ok(-scores.iter().sum::<f64>() / tokens.max(1) as f64)
 }
 
@@ -113,7 +119,10 @@ pub fn classify(
                 best,
                 probabilities: exp.iter().map(|e| e / total).collect(),
                 log_likelihoods: per_label.to_vec(),
-                token_counts: tokenized.iter().map(|t| t.input_ids.len() - t.prompt_len).collect(),
+                token_counts: tokenized
+                    .iter()
+                    .map(|t| t.input_ids.len() - t.prompt_len)
+                    .collect(),
             }
         })
         .collect())

@@ -108,24 +108,45 @@ pub struct RouterReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrainEvent {
-    Phase { phase: Phase },
+    Phase {
+        phase: Phase,
+    },
     /// A routed set starts training its module `index` (0-based) of `total`.
-    Module { index: usize, total: usize, name: String },
+    Module {
+        index: usize,
+        total: usize,
+        name: String,
+    },
     Router(RouterReport),
-    Download { detail: String, bytes: Option<u64>, total_bytes: Option<u64> },
+    Download {
+        detail: String,
+        bytes: Option<u64>,
+        total_bytes: Option<u64>,
+    },
     Step(StepInfo),
     Eval(EvalInfo),
     Shift(ShiftSnapshot),
-    Log { message: String },
-    Checkpoint { path: PathBuf, step: usize },
+    Log {
+        message: String,
+    },
+    Checkpoint {
+        path: PathBuf,
+        step: usize,
+    },
     Finished(RunSummary),
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 impl TrainEvent {
     pub fn from_download(event: &DownloadEvent) -> Self {
         match event {
-            DownloadEvent::Progress { file, bytes, total_bytes } => Self::Download {
+            DownloadEvent::Progress {
+                file,
+                bytes,
+                total_bytes,
+            } => Self::Download {
                 detail: file.clone(),
                 bytes: Some(*bytes),
                 total_bytes: *total_bytes,

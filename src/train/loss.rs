@@ -6,11 +6,14 @@
 //! pass (packed tokens, input gradients only); otherwise candle's autograd runs the
 //! general pass. Both give the same loss and gradients.
 
+use std::time::Instant;
+
 use candle_core::{Result, Tensor};
 
 use super::batch::Batch;
 use super::prefix_cache::PrefixCache;
 use crate::model::decoder::{BlockHook, Decoder, LogitsAt};
+use crate::model::suffix_pass::SuffixTimings;
 use crate::reft::{InterventionHook, InterventionSet};
 
 /// Mean cross-entropy over every label token in the batch (a token-weighted mean, as
@@ -24,10 +27,49 @@ pub fn batch_loss(
     training: bool,
     prefix: Option<&mut PrefixCache>,
 ) -> Result<Tensor> {
+    Ok(timed_batch_loss(decoder, set, batch, training, prefix)?.0)
+}
+
+/// Seconds spent in each part of a suffix-pass [`batch_loss`] (the benchmark reports them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LossTimings {
+    /// The blocks up to the intervened one, or reading their output from the cache.
+    pub prefix: f64,
+    /// The intervention's forward, and packing the batch's tokens.
+    pub intervention: f64,
+    pub suffix: SuffixTimings,
+}
+
+impl LossTimings {
+    /// Adds `other`'s seconds to these.
+    pub fn add(&mut self, other: &LossTimings) {
+        self.prefix += other.prefix;
+        self.intervention += other.intervention;
+        self.suffix.blocks_forward += other.suffix.blocks_forward;
+        self.suffix.head += other.suffix.head;
+        self.suffix.blocks_backward += other.suffix.blocks_backward;
+    }
+}
+
+/// [`batch_loss`], with the time of each part when the suffix pass ran (None for the
+/// general pass).
+pub fn timed_batch_loss(
+    decoder: &Decoder,
+    set: &InterventionSet,
+    batch: &Batch,
+    training: bool,
+    prefix: Option<&mut PrefixCache>,
+) -> Result<(Tensor, Option<LossTimings>)> {
     let longest = batch.lengths.iter().map(|&(_, len)| len).max().unwrap_or(0);
     match single_layer(set) {
-        Some(layer) if decoder.supports_suffix_pass(longest) => suffix_batch_loss(decoder, set, batch, training, prefix, layer),
-        _ => general_batch_loss(decoder, set, batch, training, prefix),
+        Some(layer) if decoder.supports_suffix_pass(longest) => {
+            let (loss, timings) = suffix_batch_loss(decoder, set, batch, training, prefix, layer)?;
+            Ok((loss, Some(timings)))
+        }
+        _ => Ok((
+            general_batch_loss(decoder, set, batch, training, prefix)?,
+            None,
+        )),
     }
 }
 
@@ -59,13 +101,25 @@ pub fn labelled_logits(
     let logits_at = LogitsAt::Rows(batch.label_rows.clone());
 
     // The cached output is unusable when a module edits a block below the cached one.
-    let usable = prefix.filter(|cache| set.first_layer().is_none_or(|first| cache.layer() <= first));
+    let usable =
+        prefix.filter(|cache| set.first_layer().is_none_or(|first| cache.layer() <= first));
     let output = match usable {
         Some(cache) => {
             let (hidden, _) = cache.block_output(decoder, batch)?;
-            decoder.forward_from(hidden, cache.layer(), Some(&batch.attention_mask), &mut hook, logits_at)
+            decoder.forward_from(
+                hidden,
+                cache.layer(),
+                Some(&batch.attention_mask),
+                &mut hook,
+                logits_at,
+            )
         }
-        None => decoder.forward(&batch.input_ids, Some(&batch.attention_mask), &mut hook, logits_at),
+        None => decoder.forward(
+            &batch.input_ids,
+            Some(&batch.attention_mask),
+            &mut hook,
+            logits_at,
+        ),
     }
     .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     Ok(output.logits.expect("LogitsAt::Rows yields logits"))
@@ -74,7 +128,10 @@ pub fn labelled_logits(
 /// The layer every module of `set` sits on, if they share one.
 fn single_layer(set: &InterventionSet) -> Option<usize> {
     let first = set.modules().first()?.layer;
-    set.modules().iter().all(|m| m.layer == first).then_some(first)
+    set.modules()
+        .iter()
+        .all(|m| m.layer == first)
+        .then_some(first)
 }
 
 /// [`batch_loss`] with the blocks above `layer` run by [`Decoder::suffix_loss`]. Only the
@@ -86,10 +143,12 @@ fn suffix_batch_loss(
     training: bool,
     prefix: Option<&mut PrefixCache>,
     layer: usize,
-) -> Result<Tensor> {
+) -> Result<(Tensor, LossTimings)> {
     if batch.label_count == 0 {
         candle_core::bail!("the batch has no label tokens: every example needs a non-empty target");
     }
+    let mut timings = LossTimings::default();
+    let started = Instant::now();
     let model_error = |e: crate::model::ModelError| candle_core::Error::Msg(e.to_string());
     let hidden = match prefix.filter(|cache| cache.layer() == layer) {
         Some(cache) => cache.block_output(decoder, batch)?.0,
@@ -97,6 +156,9 @@ fn suffix_batch_loss(
             .hidden_after(&batch.input_ids, Some(&batch.attention_mask), layer)
             .map_err(model_error)?,
     };
+    timings.prefix = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
     let rows = set.row_positions(&batch.lengths, false);
     let mut hook = InterventionHook::new(set, rows, training);
     let edited = hook.on_block_output(layer, &hidden, 0)?.unwrap_or(hidden);
@@ -111,7 +173,9 @@ fn suffix_batch_loss(
         real_rows.extend((0..len).map(|t| (example * seq + t) as u32));
     }
     let index = Tensor::new(real_rows.as_slice(), edited.device())?;
-    let packed = edited.reshape((examples * seq, dim))?.index_select(&index, 0)?;
+    let packed = edited
+        .reshape((examples * seq, dim))?
+        .index_select(&index, 0)?;
     let label_rows: Vec<usize> = batch
         .label_rows
         .to_vec1::<u32>()?
@@ -121,6 +185,7 @@ fn suffix_batch_loss(
     let label_ids = batch.label_ids.to_vec1::<u32>()?;
 
     let input = packed.detach().flatten_all()?.to_vec1::<f32>()?;
+    timings.intervention = started.elapsed().as_secs_f64();
     let out = decoder
         .suffix_loss(&input, &lengths, layer + 1, &label_rows, &label_ids)
         .map_err(model_error)?;
@@ -130,5 +195,7 @@ fn suffix_batch_loss(
     // intervention.
     let grad = Tensor::from_vec(out.input_grad, packed.shape(), packed.device())?;
     let linked = (&packed * &grad)?.sum_all()?;
-    (&linked - linked.detach())?.affine(1.0, f64::from(out.loss))
+    let loss = (&linked - linked.detach())?.affine(1.0, f64::from(out.loss))?;
+    timings.suffix = out.timings;
+    Ok((loss, timings))
 }

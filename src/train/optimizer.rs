@@ -23,7 +23,12 @@ pub struct ClippedAdamW {
 }
 
 impl ClippedAdamW {
-    pub fn new(vars: Vec<Var>, learning_rate: f64, weight_decay: f64, max_grad_norm: Option<f64>) -> Result<Self> {
+    pub fn new(
+        vars: Vec<Var>,
+        learning_rate: f64,
+        weight_decay: f64,
+        max_grad_norm: Option<f64>,
+    ) -> Result<Self> {
         let moments = vars
             .iter()
             .map(|v| Ok((v.zeros_like()?, v.zeros_like()?)))
@@ -47,7 +52,11 @@ impl ClippedAdamW {
         let mut total = 0f64;
         for var in &self.vars {
             if let Some(grad) = grads.get(var.as_tensor()) {
-                total += grad.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+                total += grad
+                    .sqr()?
+                    .sum_all()?
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_scalar::<f64>()?;
             }
         }
         Ok(total.sqrt())
@@ -111,7 +120,11 @@ impl ClippedAdamW {
     }
 
     /// Restores a state saved by [`Self::state`], checking that it fits these variables.
-    pub fn restore(&mut self, tensors: &std::collections::HashMap<String, Tensor>, updates: usize) -> std::result::Result<(), String> {
+    pub fn restore(
+        &mut self,
+        tensors: &std::collections::HashMap<String, Tensor>,
+        updates: usize,
+    ) -> std::result::Result<(), String> {
         for (index, (var, moments)) in self.vars.iter().zip(self.moments.iter_mut()).enumerate() {
             let get = |name: String| -> std::result::Result<Tensor, String> {
                 let tensor = tensors

@@ -74,7 +74,9 @@ impl PrefixCache {
             .zip(&batch.lengths)
             .map(|(row, &(_, len))| &row[..len])
             .collect();
-        let missing: Vec<usize> = (0..keys.len()).filter(|&r| !self.entries.contains_key(keys[r])).collect();
+        let missing: Vec<usize> = (0..keys.len())
+            .filter(|&r| !self.entries.contains_key(keys[r]))
+            .collect();
         let lookup = Lookup {
             hits: keys.len() - missing.len(),
             misses: missing.len(),
@@ -93,7 +95,10 @@ impl PrefixCache {
 
         let mut computed: HashMap<usize, Tensor> = HashMap::new();
         if !missing.is_empty() {
-            let index = Tensor::new(missing.iter().map(|&r| r as u32).collect::<Vec<_>>(), batch.input_ids.device())?;
+            let index = Tensor::new(
+                missing.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+                batch.input_ids.device(),
+            )?;
             let ids = batch.input_ids.index_select(&index, 0)?;
             let mask = batch.attention_mask.index_select(&index, 0)?;
             let output = self.compute(decoder, &ids, &mask)?;
@@ -137,7 +142,10 @@ impl PrefixCache {
         }
         // A copy of the row alone, so that the entry does not keep the whole batch's
         // storage alive.
-        let entry = output.get(row)?.narrow(0, 0, key.len())?.force_contiguous()?;
+        let entry = output
+            .get(row)?
+            .narrow(0, 0, key.len())?
+            .force_contiguous()?;
         self.entries.insert(key.to_vec(), entry);
         self.bytes += bytes;
         Ok(())

@@ -45,12 +45,17 @@ pub struct DataStats {
 impl DataStats {
     /// Estimates token counts from the examples' text. With no separate evaluation file,
     /// `eval_ratio` of the examples are held out, as the trainer does.
-    pub fn from_examples(examples: &[Example], eval_examples: Option<usize>, config: &TrainConfig) -> Self {
+    pub fn from_examples(
+        examples: &[Example],
+        eval_examples: Option<usize>,
+        config: &TrainConfig,
+    ) -> Self {
         let bytes: usize = examples
             .iter()
             .map(|e| e.target.len() + e.messages.iter().map(|m| m.content.len()).sum::<usize>())
             .sum();
-        let mean_tokens = bytes as f64 / examples.len().max(1) as f64 / BYTES_PER_TOKEN + TEMPLATE_TOKENS;
+        let mean_tokens =
+            bytes as f64 / examples.len().max(1) as f64 / BYTES_PER_TOKEN + TEMPLATE_TOKENS;
         let mean_tokens = mean_tokens.min(config.data.max_length as f64);
 
         let (train_examples, eval_examples) = match eval_examples {
@@ -112,7 +117,12 @@ pub struct Estimate {
 
 /// Estimates the peak memory and the duration of training `config` on a model of shape
 /// `model` with data of size `data`, on `machine`.
-pub fn estimate(model: &ModelConfig, config: &TrainConfig, data: &DataStats, machine: &Machine) -> Estimate {
+pub fn estimate(
+    model: &ModelConfig,
+    config: &TrainConfig,
+    data: &DataStats,
+    machine: &Machine,
+) -> Estimate {
     let training = &config.training;
     let hidden = model.hidden_size as f64;
     let intermediate = model.intermediate_size as f64;
@@ -134,7 +144,8 @@ pub fn estimate(model: &ModelConfig, config: &TrainConfig, data: &DataStats, mac
     let activations = batch_tokens * upper_layers * per_token_layer * F32_BYTES;
     let label_tokens = training.batch_size as f64 * label_tokens_per_example(data);
     let logits = 3.0 * label_tokens * model.vocab_size as f64 * F32_BYTES;
-    let all_tokens = (data.train_examples + data.eval_examples * data.labels_per_eval) as f64 * data.mean_tokens;
+    let all_tokens =
+        (data.train_examples + data.eval_examples * data.labels_per_eval) as f64 * data.mean_tokens;
     let cache_budget = 2.0 * training.prefix_cache_mb as f64 * 1024.0 * 1024.0;
     let cache = (all_tokens * hidden * F32_BYTES).min(cache_budget);
     let peak = weights + activations + logits + cache + RUNTIME_BYTES;
@@ -142,8 +153,14 @@ pub fn estimate(model: &ModelConfig, config: &TrainConfig, data: &DataStats, mac
     // Time: matmul work per token, each layer's forward once per step (the layers below the
     // first intervened one only in the first epoch) and the backward through the layers above.
     let layer_flops = 2.0 * layer_parameters(model) as f64;
-    let steps_per_epoch = (data.train_examples.div_ceil(training.batch_size.max(1))).div_ceil(training.grad_accum.max(1)).max(1);
-    let steps = if training.max_steps > 0 { training.max_steps } else { steps_per_epoch * training.epochs };
+    let steps_per_epoch = (data.train_examples.div_ceil(training.batch_size.max(1)))
+        .div_ceil(training.grad_accum.max(1))
+        .max(1);
+    let steps = if training.max_steps > 0 {
+        training.max_steps
+    } else {
+        steps_per_epoch * training.epochs
+    };
     let lower_layers = first_layer as f64;
     let cached = training.prefix_cache_mb > 0;
     let head_flops = 2.0 * 2.0 * hidden * model.vocab_size as f64 * label_tokens;
@@ -154,7 +171,12 @@ pub fn estimate(model: &ModelConfig, config: &TrainConfig, data: &DataStats, mac
     let first_epoch_steps = steps.min(steps_per_epoch) as f64;
     let later_steps = steps as f64 - first_epoch_steps;
     let train_flops = first_epoch_steps * step_flops(true) + later_steps * step_flops(!cached);
-    let evaluations = if training.eval_every > 0 { steps / training.eval_every } else { training.epochs }.max(1);
+    let evaluations = if training.eval_every > 0 {
+        steps / training.eval_every
+    } else {
+        training.epochs
+    }
+    .max(1);
     let eval_flops = evaluations as f64
         * (data.eval_examples * data.labels_per_eval) as f64
         * data.mean_tokens
@@ -192,7 +214,11 @@ fn layer_parameters(model: &ModelConfig) -> usize {
 /// Returns the number of weights, with a head tied to the embedding counted once.
 pub fn parameter_count(model: &ModelConfig) -> usize {
     let embedding = model.vocab_size * model.hidden_size;
-    let head = if model.tie_word_embeddings { 0 } else { embedding };
+    let head = if model.tie_word_embeddings {
+        0
+    } else {
+        embedding
+    };
     embedding + head + model.num_layers * layer_parameters(model) + model.hidden_size
 }
 
@@ -204,7 +230,14 @@ fn available_memory_bytes() -> u64 {
         .and_then(|info| {
             info.lines()
                 .find_map(|line| line.strip_prefix("MemAvailable:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
         })
         .map_or(8 << 30, |kib| kib * 1024)
 }

@@ -19,7 +19,11 @@ pub struct PromptSettings {
 
 /// The rendered prompt text of `example`: its messages through the chat template with the
 /// generation prompt, or the last user message as plain text for models without one.
-pub fn render_prompt(model: &LoadedModel, messages: &[ChatMessage], settings: &PromptSettings) -> Result<String, ModelError> {
+pub fn render_prompt(
+    model: &LoadedModel,
+    messages: &[ChatMessage],
+    settings: &PromptSettings,
+) -> Result<String, ModelError> {
     let mut conversation = Vec::with_capacity(messages.len() + 1);
     let has_system = messages.first().is_some_and(|m| m.role == "system");
     if let (Some(system), false) = (&settings.system_prompt, has_system) {
@@ -48,7 +52,9 @@ pub fn eos_id(model: &LoadedModel) -> Result<u32, ModelError> {
         .eos_ids()
         .first()
         .copied()
-        .ok_or_else(|| ModelError::Tokenizer("the tokenizer defines no end-of-sequence token".into()))
+        .ok_or_else(|| {
+            ModelError::Tokenizer("the tokenizer defines no end-of-sequence token".into())
+        })
 }
 
 /// The prompt ids of `messages` and the target ids of `target` (with EOS appended).
@@ -68,7 +74,11 @@ pub fn tokenize_parts(
 
 /// Joins prompt and target ids, cutting the prompt's start (then the target's end) so the
 /// whole fits `max_length`; at least one prompt token and one target token remain.
-pub fn join_within(mut prompt: Vec<u32>, mut target: Vec<u32>, max_length: usize) -> TokenizedExample {
+pub fn join_within(
+    mut prompt: Vec<u32>,
+    mut target: Vec<u32>,
+    max_length: usize,
+) -> TokenizedExample {
     let max_length = max_length.max(2);
     if prompt.len() + target.len() > max_length {
         let target_room = max_length - 1;
@@ -86,7 +96,11 @@ pub fn join_within(mut prompt: Vec<u32>, mut target: Vec<u32>, max_length: usize
 }
 
 /// Tokenizes an example for training: the prompt, then the target and EOS.
-pub fn tokenize_example(model: &LoadedModel, example: &Example, settings: &PromptSettings) -> Result<TokenizedExample, ModelError> {
+pub fn tokenize_example(
+    model: &LoadedModel,
+    example: &Example,
+    settings: &PromptSettings,
+) -> Result<TokenizedExample, ModelError> {
     let (prompt, target) = tokenize_parts(model, &example.messages, &example.target, settings)?;
     Ok(join_within(prompt, target, settings.max_length))
 }

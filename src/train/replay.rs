@@ -26,7 +26,8 @@ pub fn replay_set(replay: &serde_json::Value, hidden: usize) -> Result<Intervent
         .as_object()
         .and_then(|o| o.values().next())
         .ok_or("the replay has no initial parameters")?;
-    let bias: Vec<f32> = serde_json::from_value(params["bias"].clone()).map_err(|e| e.to_string())?;
+    let bias: Vec<f32> =
+        serde_json::from_value(params["bias"].clone()).map_err(|e| e.to_string())?;
     let tensors = HashMap::from([
         ("rotate".to_string(), matrix(&params["rotate_layer"])?),
         ("weight".to_string(), matrix(&params["weight"])?),
@@ -57,18 +58,25 @@ pub fn replay_set(replay: &serde_json::Value, hidden: usize) -> Result<Intervent
 /// Reads the replay's batches. `intervention_locations[example][unit]` is [first, last
 /// prompt token], so each prompt ends at `last + 1`.
 pub fn replay_batches(replay: &serde_json::Value) -> Result<Vec<Batch>, String> {
-    let batches = replay["batches"].as_array().ok_or("the replay has no batches")?;
+    let batches = replay["batches"]
+        .as_array()
+        .ok_or("the replay has no batches")?;
     batches
         .iter()
         .map(|b| {
             let field = |name: &str| b[name].clone();
-            let ids: Vec<Vec<u32>> = serde_json::from_value(field("input_ids")).map_err(|e| e.to_string())?;
-            let mask: Vec<Vec<u32>> = serde_json::from_value(field("attention_mask")).map_err(|e| e.to_string())?;
-            let labels: Vec<Vec<i64>> = serde_json::from_value(field("labels")).map_err(|e| e.to_string())?;
+            let ids: Vec<Vec<u32>> =
+                serde_json::from_value(field("input_ids")).map_err(|e| e.to_string())?;
+            let mask: Vec<Vec<u32>> =
+                serde_json::from_value(field("attention_mask")).map_err(|e| e.to_string())?;
+            let labels: Vec<Vec<i64>> =
+                serde_json::from_value(field("labels")).map_err(|e| e.to_string())?;
             let locations: Vec<Vec<Vec<usize>>> =
-                serde_json::from_value(field("intervention_locations")).map_err(|e| e.to_string())?;
+                serde_json::from_value(field("intervention_locations"))
+                    .map_err(|e| e.to_string())?;
             let prompt_lens: Vec<usize> = locations.iter().map(|l| l[0][1] + 1).collect();
-            Batch::from_labels(&ids, &mask, &labels, &prompt_lens, &Device::Cpu).map_err(|e| e.to_string())
+            Batch::from_labels(&ids, &mask, &labels, &prompt_lens, &Device::Cpu)
+                .map_err(|e| e.to_string())
         })
         .collect()
 }

@@ -38,7 +38,11 @@ pub fn load_run_data(config: &TrainConfig, model: &LoadedModel) -> Result<RunDat
         }
         None => {
             data::validate_ratio(config.data.eval_ratio).map_err(|e| e.to_string())?;
-            data::split(loaded.examples, config.data.eval_ratio, config.training.seed)
+            data::split(
+                loaded.examples,
+                config.data.eval_ratio,
+                config.training.seed,
+            )
         }
     };
 
@@ -68,8 +72,9 @@ pub fn load_run_data(config: &TrainConfig, model: &LoadedModel) -> Result<RunDat
         examples
             .iter()
             .map(|e| {
-                tokenize_example(model, e, &settings)
-                    .map_err(|err| format!("{} line {}: {err}", train_path.display(), e.source_line))
+                tokenize_example(model, e, &settings).map_err(|err| {
+                    format!("{} line {}: {err}", train_path.display(), e.source_line)
+                })
             })
             .collect()
     };

@@ -14,7 +14,13 @@ pub enum Schedule {
 
 /// The learning rate for optimizer step `step` (0-based) of `total`, after `warmup` steps
 /// of linear warm-up from 0.
-pub fn learning_rate(schedule: Schedule, base: f64, step: usize, total: usize, warmup: usize) -> f64 {
+pub fn learning_rate(
+    schedule: Schedule,
+    base: f64,
+    step: usize,
+    total: usize,
+    warmup: usize,
+) -> f64 {
     if step < warmup {
         return base * (step + 1) as f64 / warmup as f64;
     }

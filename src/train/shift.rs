@@ -23,7 +23,12 @@ impl ShiftProbe {
     pub fn new(decoder: &Decoder, set: &InterventionSet, batch: Batch) -> Result<Self> {
         let mut capture = CaptureBlocks::default();
         decoder
-            .forward(&batch.input_ids, Some(&batch.attention_mask), &mut capture, LogitsAt::None)
+            .forward(
+                &batch.input_ids,
+                Some(&batch.attention_mask),
+                &mut capture,
+                LogitsAt::None,
+            )
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
 
         let (_, seq) = batch.input_ids.dims2()?;
@@ -46,21 +51,36 @@ impl ShiftProbe {
     }
 
     /// Measures every layer from the first intervened one to the last.
-    pub fn measure(&self, decoder: &Decoder, set: &InterventionSet, step: usize) -> Result<ShiftSnapshot> {
+    pub fn measure(
+        &self,
+        decoder: &Decoder,
+        set: &InterventionSet,
+        step: usize,
+    ) -> Result<ShiftSnapshot> {
         let rows = set.row_positions(&self.batch.lengths, false);
         let mut hook = CaptureAfter {
             inner: InterventionHook::new(set, rows, false),
             outputs: Vec::new(),
         };
         decoder
-            .forward(&self.batch.input_ids, Some(&self.batch.attention_mask), &mut hook, LogitsAt::None)
+            .forward(
+                &self.batch.input_ids,
+                Some(&self.batch.attention_mask),
+                &mut hook,
+                LogitsAt::None,
+            )
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
 
         let first = set.first_layer().unwrap_or(0);
         let mut layers = Vec::new();
         for layer in first..self.plain.len() {
-            let (change_i, cosine_i) = compare(&self.plain[layer], &hook.outputs[layer], &self.intervened_rows)?;
-            let (change_l, cosine_l) = compare(&self.plain[layer], &hook.outputs[layer], &self.loss_rows)?;
+            let (change_i, cosine_i) = compare(
+                &self.plain[layer],
+                &hook.outputs[layer],
+                &self.intervened_rows,
+            )?;
+            let (change_l, cosine_l) =
+                compare(&self.plain[layer], &hook.outputs[layer], &self.loss_rows)?;
             layers.push(LayerShift {
                 layer,
                 relative_change_intervened: change_i,
@@ -88,9 +108,15 @@ struct CaptureAfter<'a> {
 }
 
 impl crate::model::decoder::BlockHook for CaptureAfter<'_> {
-    fn on_block_output(&mut self, layer: usize, hidden: &Tensor, offset: usize) -> Result<Option<Tensor>> {
+    fn on_block_output(
+        &mut self,
+        layer: usize,
+        hidden: &Tensor,
+        offset: usize,
+    ) -> Result<Option<Tensor>> {
         let replaced = self.inner.on_block_output(layer, hidden, offset)?;
-        self.outputs.push(replaced.clone().unwrap_or_else(|| hidden.clone()));
+        self.outputs
+            .push(replaced.clone().unwrap_or_else(|| hidden.clone()));
         Ok(replaced)
     }
 }
@@ -108,7 +134,9 @@ fn compare(plain: &Tensor, edited: &Tensor, rows: &Tensor) -> Result<(f64, f64)>
     let norm = h.sqr()?.sum(D::Minus1)?.sqrt()?;
     let norm2 = h2.sqr()?.sum(D::Minus1)?.sqrt()?;
     let change = (&h2 - &h)?.sqr()?.sum(D::Minus1)?.sqrt()?;
-    let relative = (change / (&norm + 1e-12)?)?.mean_all()?.to_scalar::<f32>()?;
+    let relative = (change / (&norm + 1e-12)?)?
+        .mean_all()?
+        .to_scalar::<f32>()?;
     let cosine = ((&h * &h2)?.sum(D::Minus1)? / ((norm * norm2)? + 1e-12)?)?
         .mean_all()?
         .to_scalar::<f32>()?;

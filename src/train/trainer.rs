@@ -18,8 +18,8 @@ use super::config::TrainConfig;
 use super::evaluate::{accuracy, classification_loss, classify, mean_loss};
 use super::events::{EvalInfo, Phase, RunSummary, StepInfo, TrainCommand, TrainEvent};
 use super::loss::batch_loss;
-use super::prefix_cache::PrefixCache;
 use super::optimizer::ClippedAdamW;
+use super::prefix_cache::PrefixCache;
 use super::prepare::eos_id;
 use super::run_data::{load_run_data, RunData};
 use super::schedule::learning_rate;
@@ -65,14 +65,18 @@ impl TrainerHandle {
 /// run panics.
 pub fn spawn(config: TrainConfig) -> TrainerHandle {
     let threads = config.thread_count();
-    spawn_job(threads, move |events, commands| run(&config, events, commands))
+    spawn_job(threads, move |events, commands| {
+        run(&config, events, commands)
+    })
 }
 
 /// Runs `job` on a background thread with a rayon pool of `threads` threads, and sends its
 /// result as the last event: `Finished`, or `Failed` when it returns an error or panics.
 pub fn spawn_job<F>(threads: usize, job: F) -> TrainerHandle
 where
-    F: FnOnce(&Sender<TrainEvent>, &Receiver<TrainCommand>) -> Result<RunSummary, String> + Send + 'static,
+    F: FnOnce(&Sender<TrainEvent>, &Receiver<TrainCommand>) -> Result<RunSummary, String>
+        + Send
+        + 'static,
 {
     let (event_tx, event_rx) = unbounded();
     let (command_tx, command_rx) = unbounded();
@@ -90,7 +94,10 @@ where
                 Ok(Ok(summary)) => TrainEvent::Finished(summary),
                 Ok(Err(error)) => TrainEvent::Failed { error },
                 Err(panic) => TrainEvent::Failed {
-                    error: format!("the trainer stopped unexpectedly: {}", panic_message(&panic)),
+                    error: format!(
+                        "the trainer stopped unexpectedly: {}",
+                        panic_message(&panic)
+                    ),
                 },
             };
             let _ = event_tx.send(last);
@@ -123,8 +130,12 @@ impl<'a> Emitter<'a> {
     /// metrics.jsonl there.
     fn for_output(config: &TrainConfig, events: &'a Sender<TrainEvent>) -> Result<Self, String> {
         let output_dir = config.output_dir();
-        std::fs::create_dir_all(&output_dir)
-            .map_err(|e| format!("could not create the output folder {}: {e}", output_dir.display()))?;
+        std::fs::create_dir_all(&output_dir).map_err(|e| {
+            format!(
+                "could not create the output folder {}: {e}",
+                output_dir.display()
+            )
+        })?;
         let config_path = output_dir.join("config.toml");
         std::fs::write(&config_path, config.resolved().to_toml())
             .map_err(|e| format!("could not write {}: {e}", config_path.display()))?;
@@ -177,13 +188,24 @@ fn check_commands(commands: &Receiver<TrainCommand>) -> Option<Interrupt> {
 
 /// Runs training on the current thread and returns its summary, or a message saying what
 /// went wrong and what to do.
-pub fn run(config: &TrainConfig, events: &Sender<TrainEvent>, commands: &Receiver<TrainCommand>) -> Result<RunSummary, String> {
+pub fn run(
+    config: &TrainConfig,
+    events: &Sender<TrainEvent>,
+    commands: &Receiver<TrainCommand>,
+) -> Result<RunSummary, String> {
     config.validate().map_err(|e| e.to_string())?;
     let mut emitter = Emitter::for_output(config, events)?;
 
     emitter.phase(Phase::LoadingModel);
     let model = load_model(config, &mut emitter)?;
-    train_loaded(config, &model, &mut emitter, commands, &mut PrefixCaches::default()).map(|outcome| outcome.summary)
+    train_loaded(
+        config,
+        &model,
+        &mut emitter,
+        commands,
+        &mut PrefixCaches::default(),
+    )
+    .map(|outcome| outcome.summary)
 }
 
 /// A finished run and its trained modules.
@@ -200,7 +222,13 @@ pub fn run_with_model(
     events: &Sender<TrainEvent>,
     commands: &Receiver<TrainCommand>,
 ) -> Result<TrainOutcome, String> {
-    run_with_model_sharing(config, model, events, commands, &mut PrefixCaches::default())
+    run_with_model_sharing(
+        config,
+        model,
+        events,
+        commands,
+        &mut PrefixCaches::default(),
+    )
 }
 
 /// Prefix caches kept between runs. Runs over the same model and data whose first
@@ -275,10 +303,21 @@ fn train_loaded(
         Some(checkpoint) => {
             emitter.log(format!(
                 "resuming from {} at step {}",
-                config.resume_from.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                config
+                    .resume_from
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 checkpoint.step
             ));
-            (checkpoint.set, Some((checkpoint.step, checkpoint.optimizer_tensors, checkpoint.updates)))
+            (
+                checkpoint.set,
+                Some((
+                    checkpoint.step,
+                    checkpoint.optimizer_tensors,
+                    checkpoint.updates,
+                )),
+            )
         }
         None => (set.expect("a fresh set when not resuming"), None),
     };
@@ -368,8 +407,16 @@ pub fn load_model_reporting(
     let device = open_device(section.device).map_err(|e| e.to_string())?;
     let mut options = HubOptions::from_env();
     options.offline |= section.offline;
-    let mut on_download = |event: crate::model::hub::DownloadEvent| emit(TrainEvent::from_download(&event));
-    loader::load_spec(&section.source, base_dir, &options, &device, &mut on_download).map_err(|e| e.to_string())
+    let mut on_download =
+        |event: crate::model::hub::DownloadEvent| emit(TrainEvent::from_download(&event));
+    loader::load_spec(
+        &section.source,
+        base_dir,
+        &options,
+        &device,
+        &mut on_download,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Everything that changes while training.
@@ -403,7 +450,11 @@ impl<'a> TrainState<'a> {
     ) -> Result<Self, String> {
         let training = &config.training;
         let eos = eos_id(model).map_err(|e| e.to_string())?;
-        let pad_id = model.tokenizer.as_ref().and_then(|t| t.pad_id()).unwrap_or(eos);
+        let pad_id = model
+            .tokenizer
+            .as_ref()
+            .and_then(|t| t.pad_id())
+            .unwrap_or(eos);
 
         let batches_per_epoch = data.train_tokens.len().div_ceil(training.batch_size);
         let steps_per_epoch = batches_per_epoch.div_ceil(training.grad_accum).max(1);
@@ -415,13 +466,23 @@ impl<'a> TrainState<'a> {
         let warmup_steps = (training.warmup_ratio * total_steps as f64).round() as usize;
 
         let max_grad_norm = (training.max_grad_norm > 0.0).then_some(training.max_grad_norm);
-        let optimizer = ClippedAdamW::new(set.vars(), training.learning_rate, training.weight_decay, max_grad_norm)
-            .map_err(|e| e.to_string())?;
+        let optimizer = ClippedAdamW::new(
+            set.vars(),
+            training.learning_rate,
+            training.weight_decay,
+            max_grad_norm,
+        )
+        .map_err(|e| e.to_string())?;
 
         let shift_probe = if training.shift_every > 0 {
-            let source = if data.eval_tokens.is_empty() { &data.train_tokens } else { &data.eval_tokens };
+            let source = if data.eval_tokens.is_empty() {
+                &data.train_tokens
+            } else {
+                &data.eval_tokens
+            };
             let probe: Vec<&TokenizedExample> = source.iter().take(SHIFT_PROBE_SIZE).collect();
-            let batch = Batch::from_examples(&probe, pad_id, model.decoder.device()).map_err(|e| e.to_string())?;
+            let batch = Batch::from_examples(&probe, pad_id, model.decoder.device())
+                .map_err(|e| e.to_string())?;
             Some(ShiftProbe::new(&model.decoder, set, batch).map_err(|e| e.to_string())?)
         } else {
             None
@@ -433,7 +494,10 @@ impl<'a> TrainState<'a> {
         let first_layer = set.first_layer();
         let prefix = |kept: Option<PrefixCache>| {
             let layer = first_layer.filter(|_| budget > 0)?;
-            Some(kept.filter(|cache| cache.layer() == layer).unwrap_or_else(|| PrefixCache::new(layer, budget)))
+            Some(
+                kept.filter(|cache| cache.layer() == layer)
+                    .unwrap_or_else(|| PrefixCache::new(layer, budget)),
+            )
         };
         let train_prefix = prefix(caches.train.take());
         let eval_prefix = prefix(caches.eval.take());
@@ -458,7 +522,11 @@ impl<'a> TrainState<'a> {
         })
     }
 
-    fn train(&mut self, emitter: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<Option<Interrupt>, String> {
+    fn train(
+        &mut self,
+        emitter: &mut Emitter,
+        commands: &Receiver<TrainCommand>,
+    ) -> Result<Option<Interrupt>, String> {
         let training = &self.config.training;
         let mut rng = StdRng::seed_from_u64(training.seed);
         let mut order: Vec<usize> = (0..self.data.train_tokens.len()).collect();
@@ -491,17 +559,30 @@ impl<'a> TrainState<'a> {
                         emitter.emit(TrainEvent::Shift(snapshot));
                     }
                 }
-                if training.eval_every > 0 && self.step % training.eval_every == 0 && self.step < self.total_steps {
+                if training.eval_every > 0
+                    && self.step % training.eval_every == 0
+                    && self.step < self.total_steps
+                {
                     if let Some(eval) = self.evaluate()? {
                         emitter.emit(TrainEvent::Eval(eval));
                     }
                 }
-                if training.checkpoint_every > 0 && self.step % training.checkpoint_every == 0 && self.step < self.total_steps {
-                    let path = self.config.output_dir().join("checkpoints").join(format!("step-{:06}.safetensors", self.step));
+                if training.checkpoint_every > 0
+                    && self.step % training.checkpoint_every == 0
+                    && self.step < self.total_steps
+                {
+                    let path = self
+                        .config
+                        .output_dir()
+                        .join("checkpoints")
+                        .join(format!("step-{:06}.safetensors", self.step));
                     self.save(&path, None)?;
                     let (tensors, updates) = self.optimizer.state();
                     checkpoint::save_state(&path, self.step, updates, &tensors)?;
-                    emitter.emit(TrainEvent::Checkpoint { path, step: self.step });
+                    emitter.emit(TrainEvent::Checkpoint {
+                        path,
+                        step: self.step,
+                    });
                 }
                 if self.step >= self.total_steps {
                     break;
@@ -519,10 +600,22 @@ impl<'a> TrainState<'a> {
     }
 
     /// Runs one optimizer step over a group of `grad_accum` batches.
-    fn optimizer_step(&mut self, group: &[&[usize]], epoch: usize, group_index: usize, batches_per_epoch: usize) -> Result<StepInfo, String> {
+    fn optimizer_step(
+        &mut self,
+        group: &[&[usize]],
+        epoch: usize,
+        group_index: usize,
+        batches_per_epoch: usize,
+    ) -> Result<StepInfo, String> {
         let training = &self.config.training;
         let device = self.model.decoder.device();
-        let lr = learning_rate(training.schedule, training.learning_rate, self.step, self.total_steps, self.warmup_steps);
+        let lr = learning_rate(
+            training.schedule,
+            training.learning_rate,
+            self.step,
+            self.total_steps,
+            self.warmup_steps,
+        );
         self.optimizer.set_learning_rate(lr);
 
         let step_started = Instant::now();
@@ -530,18 +623,31 @@ impl<'a> TrainState<'a> {
         let mut loss_sum = 0.0;
         let mut tokens = 0usize;
         for indices in group {
-            let examples: Vec<&TokenizedExample> = indices.iter().map(|&i| &self.data.train_tokens[i]).collect();
-            let batch = Batch::from_examples(&examples, self.pad_id, device).map_err(|e| e.to_string())?;
+            let examples: Vec<&TokenizedExample> = indices
+                .iter()
+                .map(|&i| &self.data.train_tokens[i])
+                .collect();
+            let batch =
+                Batch::from_examples(&examples, self.pad_id, device).map_err(|e| e.to_string())?;
             tokens += batch.token_count;
 
-            let loss = batch_loss(&self.model.decoder, self.set, &batch, true, self.train_prefix.as_mut())
-                .map_err(|e| e.to_string())?;
+            let loss = batch_loss(
+                &self.model.decoder,
+                self.set,
+                &batch,
+                true,
+                self.train_prefix.as_mut(),
+            )
+            .map_err(|e| e.to_string())?;
             loss_sum += f64::from(loss.to_scalar::<f32>().map_err(|e| e.to_string())?);
             let scaled = (loss / group.len() as f64).map_err(|e| e.to_string())?;
             let batch_grads = scaled.backward().map_err(|e| e.to_string())?;
             match &mut grads {
                 None => grads = Some(batch_grads),
-                Some(total) => self.optimizer.accumulate(total, &batch_grads).map_err(|e| e.to_string())?,
+                Some(total) => self
+                    .optimizer
+                    .accumulate(total, &batch_grads)
+                    .map_err(|e| e.to_string())?,
             }
         }
 
@@ -566,7 +672,8 @@ impl<'a> TrainState<'a> {
         Ok(StepInfo {
             step: self.step,
             total_steps: self.total_steps,
-            epoch: epoch as f64 + (batches_done.min(batches_per_epoch) as f64 / batches_per_epoch.max(1) as f64),
+            epoch: epoch as f64
+                + (batches_done.min(batches_per_epoch) as f64 / batches_per_epoch.max(1) as f64),
             loss,
             learning_rate: lr,
             grad_norm,
@@ -599,8 +706,15 @@ impl<'a> TrainState<'a> {
                 Some(accuracy(&scores, &self.data.eval, &self.data.labels)),
             )
         } else {
-            let loss = mean_loss(self.model, self.set, &self.data.eval_tokens, self.pad_id, batch_size, self.eval_prefix.as_mut())
-                .map_err(|e| e.to_string())?;
+            let loss = mean_loss(
+                self.model,
+                self.set,
+                &self.data.eval_tokens,
+                self.pad_id,
+                batch_size,
+                self.eval_prefix.as_mut(),
+            )
+            .map_err(|e| e.to_string())?;
             (loss, None)
         };
         Ok(Some(EvalInfo {
@@ -634,7 +748,8 @@ impl<'a> TrainState<'a> {
             name: self.config.run_name(),
             interventions: self.config.interventions.clone(),
             modules: Vec::new(),
-            base_model: identity_of(self.model, &self.config.model.source).map_err(|e| e.to_string())?,
+            base_model: identity_of(self.model, &self.config.model.source)
+                .map_err(|e| e.to_string())?,
             task: self.data.task,
             labels: self.data.labels.clone(),
             prompt_template: self.config.data.prompt_template.clone(),
@@ -649,7 +764,13 @@ impl<'a> TrainState<'a> {
         save_adapter(path, self.set, &metadata).map_err(|e| e.to_string())
     }
 
-    fn summary(&self, adapter_path: Option<PathBuf>, output_dir: PathBuf, stopped_early: bool, started: Instant) -> RunSummary {
+    fn summary(
+        &self,
+        adapter_path: Option<PathBuf>,
+        output_dir: PathBuf,
+        stopped_early: bool,
+        started: Instant,
+    ) -> RunSummary {
         RunSummary {
             adapter_path,
             output_dir,

@@ -67,7 +67,11 @@ pub enum Comparison {
 }
 
 /// Runs `request` through `model` without any intervention and with `adapter`'s.
-pub fn compare(model: &LoadedModel, adapter: &LoadedAdapter, request: &CompareRequest) -> Result<Comparison, String> {
+pub fn compare(
+    model: &LoadedModel,
+    adapter: &LoadedAdapter,
+    request: &CompareRequest,
+) -> Result<Comparison, String> {
     if request.prompt.trim().is_empty() {
         return Err("the prompt is empty: type a prompt to compare".into());
     }
@@ -88,14 +92,27 @@ pub fn compare(model: &LoadedModel, adapter: &LoadedAdapter, request: &CompareRe
         let empty = InterventionSet::from_modules(Vec::new(), Vec::new());
         let examples = std::slice::from_ref(&example);
         let score = |set: &InterventionSet| {
-            classify(model, set, examples, &labels, &settings, pad, labels.len(), None)
-                .map_err(|e| e.to_string())?
-                .pop()
-                .ok_or_else(|| "classification returned no scores".to_string())
+            classify(
+                model,
+                set,
+                examples,
+                &labels,
+                &settings,
+                pad,
+                labels.len(),
+                None,
+            )
+            .map_err(|e| e.to_string())?
+            .pop()
+            .ok_or_else(|| "classification returned no scores".to_string())
         };
         let base = score(&empty)?;
         let adapted = score(&adapter.set)?;
-        return Ok(Comparison::Classification { labels, base, adapted });
+        return Ok(Comparison::Classification {
+            labels,
+            base,
+            adapted,
+        });
     }
 
     let tokenizer = model.tokenizer().map_err(|e| e.to_string())?;
@@ -112,8 +129,15 @@ pub fn compare(model: &LoadedModel, adapter: &LoadedAdapter, request: &CompareRe
     };
 
     let answer = |hook: &mut dyn crate::model::decoder::BlockHook| -> Result<Answer, String> {
-        let result = generate(&model.decoder, &prompt_ids, tokenizer.eos_ids(), &generation, hook, &mut |_| true)
-            .map_err(|e| e.to_string())?;
+        let result = generate(
+            &model.decoder,
+            &prompt_ids,
+            tokenizer.eos_ids(),
+            &generation,
+            hook,
+            &mut |_| true,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Answer {
             // A character cut off by max_new_tokens decodes to U+FFFD; it is dropped.
             text: tokenizer

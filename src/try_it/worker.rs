@@ -108,7 +108,10 @@ pub fn spawn_try_worker(hub: HubOptions, threads: usize) -> TryWorker {
     let thread = std::thread::Builder::new()
         .name("try-it".into())
         .spawn(move || {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().ok();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.max(1))
+                .build()
+                .ok();
             let mut state = WorkerState {
                 hub,
                 model: None,
@@ -118,14 +121,18 @@ pub fn spawn_try_worker(hub: HubOptions, threads: usize) -> TryWorker {
                 if matches!(command, TryCommand::Load { .. }) {
                     let _ = event_tx.send(TryEvent::Loading);
                 }
-                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &pool {
-                    Some(pool) => pool.install(|| state.handle(command)),
-                    None => state.handle(command),
-                }));
+                let handled =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &pool {
+                        Some(pool) => pool.install(|| state.handle(command)),
+                        None => state.handle(command),
+                    }));
                 let event = match handled {
                     Ok(Ok(event)) => event,
                     Ok(Err(error)) => TryEvent::Failed(error),
-                    Err(panic) => TryEvent::Failed(format!("the try-it worker failed unexpectedly: {}", panic_message(&panic))),
+                    Err(panic) => TryEvent::Failed(format!(
+                        "the try-it worker failed unexpectedly: {}",
+                        panic_message(&panic)
+                    )),
                 };
                 let _ = event_tx.send(event);
             }
@@ -156,20 +163,31 @@ enum Loaded {
 impl WorkerState {
     fn handle(&mut self, command: TryCommand) -> Result<TryEvent, String> {
         match command {
-            TryCommand::Load { adapter, model, base_dir } => self.load(&adapter, model, base_dir.as_deref()),
+            TryCommand::Load {
+                adapter,
+                model,
+                base_dir,
+            } => self.load(&adapter, model, base_dir.as_deref()),
             TryCommand::Compare(request) => {
                 let (Some((_, model)), Some(loaded)) = (&self.model, &self.loaded) else {
                     return Err("no adapter is loaded yet: choose an adapter file first".into());
                 };
                 match loaded {
-                    Loaded::Adapter(adapter) => compare(model, adapter, &request).map(|c| TryEvent::Compared(c, None)),
+                    Loaded::Adapter(adapter) => {
+                        compare(model, adapter, &request).map(|c| TryEvent::Compared(c, None))
+                    }
                     Loaded::Routed(set) => compare_routed(model, set, &request),
                 }
             }
         }
     }
 
-    fn load(&mut self, path: &Path, model: Option<String>, base_dir: Option<&Path>) -> Result<TryEvent, String> {
+    fn load(
+        &mut self,
+        path: &Path,
+        model: Option<String>,
+        base_dir: Option<&Path>,
+    ) -> Result<TryEvent, String> {
         let (name, recorded_source) = if is_routing_file(path) {
             let manifest = read_manifest(path)?;
             (manifest.name, manifest.model_source)
@@ -177,22 +195,35 @@ impl WorkerState {
             let (metadata, _) = read_adapter(path).map_err(|e| e.to_string())?;
             (metadata.name, metadata.base_model.source)
         };
-        let spec = model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| recorded_source.clone());
+        let spec = model
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| recorded_source.clone());
         self.loaded = None;
 
         // Loading the model is the slow part, so a new adapter on the same model reuses it.
-        if self.model.as_ref().is_none_or(|(loaded, _)| *loaded != spec) {
+        if self
+            .model
+            .as_ref()
+            .is_none_or(|(loaded, _)| *loaded != spec)
+        {
             self.model = None;
             let device = open_device(DeviceChoice::Cpu).map_err(|e| e.to_string())?;
             let model = loader::load_spec(&spec, base_dir, &self.hub, &device, &mut |_| {})
-                .map_err(|e| format!("{e} (the adapter was trained on {recorded_source:?}; choose that model)"))?;
+                .map_err(|e| {
+                    format!(
+                        "{e} (the adapter was trained on {recorded_source:?}; choose that model)"
+                    )
+                })?;
             self.model = Some((spec.clone(), model));
         }
         let (_, model) = self.model.as_ref().expect("loaded above");
 
         if is_routing_file(path) {
             let set = RoutedSet::load(path, model)?;
-            let first = set.adapters.first().ok_or("the routed set has no modules")?;
+            let first = set
+                .adapters
+                .first()
+                .ok_or("the routed set has no modules")?;
             let info = LoadedInfo {
                 adapter_name: name,
                 model_source: spec,
@@ -220,7 +251,11 @@ impl WorkerState {
 }
 
 /// Sends the request to the module it names, or to the one the router picks.
-fn compare_routed(model: &LoadedModel, set: &RoutedSet, request: &CompareRequest) -> Result<TryEvent, String> {
+fn compare_routed(
+    model: &LoadedModel,
+    set: &RoutedSet,
+    request: &CompareRequest,
+) -> Result<TryEvent, String> {
     if request.prompt.trim().is_empty() {
         return Err("the prompt is empty: type a prompt to compare".into());
     }

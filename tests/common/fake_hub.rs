@@ -438,4 +438,3 @@ pub fn ranged(bytes: &[u8], range: Option<&str>) -> FakeResponse {
         ))
         .with_header(header("Accept-Ranges", "bytes"))
 }
-

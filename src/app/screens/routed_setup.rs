@@ -32,30 +32,41 @@ impl RoutedSetup {
     pub fn new(config: RoutingConfig) -> Self {
         // NOTE: the data files are read on the UI thread; preset files are small, but a
         // module pointing at a very large file stalls the window while it loads.
-        let modules = config.module_configs().map_err(|e| e.to_string()).map(|module_configs| {
-            config
-                .modules
-                .iter()
-                .zip(module_configs)
-                .map(|(spec, module_config)| {
-                    let data_path = module_config.resolve_path(&module_config.data.train);
-                    ModuleSummary {
-                        name: spec.name.clone(),
-                        title: [spec.title(false).to_string(), spec.title(true).to_string()],
-                        rows: count_rows(&data_path),
-                        data_path,
-                        layers: module_config
-                            .interventions
-                            .iter()
-                            .map(|i| serde_json::to_string(&i.layers).unwrap_or_default())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    }
-                })
-                .collect()
-        });
-        let unseen = config.router.eval.as_deref().map(|file| count_rows(&config.resolve_path(file)));
-        Self { config, modules, unseen }
+        let modules = config
+            .module_configs()
+            .map_err(|e| e.to_string())
+            .map(|module_configs| {
+                config
+                    .modules
+                    .iter()
+                    .zip(module_configs)
+                    .map(|(spec, module_config)| {
+                        let data_path = module_config.resolve_path(&module_config.data.train);
+                        ModuleSummary {
+                            name: spec.name.clone(),
+                            title: [spec.title(false).to_string(), spec.title(true).to_string()],
+                            rows: count_rows(&data_path),
+                            data_path,
+                            layers: module_config
+                                .interventions
+                                .iter()
+                                .map(|i| serde_json::to_string(&i.layers).unwrap_or_default())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        }
+                    })
+                    .collect()
+            });
+        let unseen = config
+            .router
+            .eval
+            .as_deref()
+            .map(|file| count_rows(&config.resolve_path(file)));
+        Self {
+            config,
+            modules,
+            unseen,
+        }
     }
 
     pub fn config(&self) -> &RoutingConfig {
@@ -69,23 +80,27 @@ impl RoutedSetup {
 
         match &self.modules {
             Ok(modules) => {
-                egui::Grid::new("routed_modules").num_columns(4).striped(true).show(ui, |ui| {
-                    ui.strong(tr.t("routed.module"));
-                    ui.strong(tr.t("routed.data"));
-                    ui.strong(tr.t("routed.rows"));
-                    ui.strong(tr.t("routed.layers"));
-                    ui.end_row();
-                    for module in modules {
-                        ui.label(&module.title[usize::from(chinese)]).on_hover_text(&module.name);
-                        ui.monospace(file_name(&module.data_path));
-                        match &module.rows {
-                            Ok(rows) => ui.label(rows.to_string()),
-                            Err(error) => ui.colored_label(ui.visuals().error_fg_color, error),
-                        };
-                        ui.monospace(&module.layers);
+                egui::Grid::new("routed_modules")
+                    .num_columns(4)
+                    .striped(true)
+                    .show(ui, |ui| {
+                        ui.strong(tr.t("routed.module"));
+                        ui.strong(tr.t("routed.data"));
+                        ui.strong(tr.t("routed.rows"));
+                        ui.strong(tr.t("routed.layers"));
                         ui.end_row();
-                    }
-                });
+                        for module in modules {
+                            ui.label(&module.title[usize::from(chinese)])
+                                .on_hover_text(&module.name);
+                            ui.monospace(file_name(&module.data_path));
+                            match &module.rows {
+                                Ok(rows) => ui.label(rows.to_string()),
+                                Err(error) => ui.colored_label(ui.visuals().error_fg_color, error),
+                            };
+                            ui.monospace(&module.layers);
+                            ui.end_row();
+                        }
+                    });
             }
             Err(error) => {
                 ui.colored_label(ui.visuals().error_fg_color, error);
@@ -95,7 +110,10 @@ impl RoutedSetup {
         ui.add_space(4.0);
         match (&self.config.router.eval, &self.unseen) {
             (Some(file), Some(Ok(rows))) => {
-                ui.label(tr.tf("routed.unseen_file", &[("file", &file_name(Path::new(file))), ("count", rows)]));
+                ui.label(tr.tf(
+                    "routed.unseen_file",
+                    &[("file", &file_name(Path::new(file))), ("count", rows)],
+                ));
             }
             (Some(_), Some(Err(error))) => {
                 ui.colored_label(ui.visuals().error_fg_color, error);
@@ -114,7 +132,10 @@ impl RoutedSetup {
             Ok(modules) => {
                 for module in modules {
                     if let Err(error) = &module.rows {
-                        problems.push(tr.tf("routed.module_data_unreadable", &[("module", &module.name), ("error", error)]));
+                        problems.push(tr.tf(
+                            "routed.module_data_unreadable",
+                            &[("module", &module.name), ("error", error)],
+                        ));
                     }
                 }
             }
@@ -128,7 +149,11 @@ impl RoutedSetup {
 
     /// The config to train: the form's model, and a new folder under `runs_dir` when the
     /// set names no output folder.
-    pub fn build(&self, model: &ModelSection, run_dir: impl FnOnce(&str) -> PathBuf) -> RoutingConfig {
+    pub fn build(
+        &self,
+        model: &ModelSection,
+        run_dir: impl FnOnce(&str) -> PathBuf,
+    ) -> RoutingConfig {
         let mut config = self.config.clone();
         config.model = model.clone();
         if config.output.dir.is_none() {
@@ -143,7 +168,9 @@ fn count_rows(path: &Path) -> Result<usize, String> {
         strict: true,
         ..LoadOptions::default()
     };
-    load_file(path, &options).map(|data| data.examples.len()).map_err(|e| e.to_string())
+    load_file(path, &options)
+        .map(|data| data.examples.len())
+        .map_err(|e| e.to_string())
 }
 
 fn file_name(path: &Path) -> String {

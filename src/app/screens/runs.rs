@@ -103,7 +103,8 @@ impl RunEntry {
     /// folder.
     pub fn resume_config(&self) -> Result<TrainConfig, String> {
         let (checkpoint, _) = self.checkpoint.clone().ok_or("the run has no checkpoint")?;
-        let mut config = TrainConfig::load(&self.folder.join("config.toml")).map_err(|e| e.to_string())?;
+        let mut config =
+            TrainConfig::load(&self.folder.join("config.toml")).map_err(|e| e.to_string())?;
         config.output.dir = Some(self.folder.to_string_lossy().into_owned());
         config.resume_from = Some(checkpoint);
         Ok(config)
@@ -117,7 +118,11 @@ fn newest_checkpoint(folder: &Path) -> Option<(PathBuf, usize)> {
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter_map(|path| {
             let name = path.file_name()?.to_str()?;
-            let step = name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse::<usize>().ok()?;
+            let step = name
+                .strip_prefix("step-")?
+                .strip_suffix(".safetensors")?
+                .parse::<usize>()
+                .ok()?;
             Some((path, step))
         })
         .max_by_key(|(_, step)| *step)
@@ -147,7 +152,10 @@ fn routed_entry(
     let manifest = match routed {
         Ok(manifest) => manifest,
         Err(error) => {
-            ui.colored_label(ui.visuals().error_fg_color, tr.tf("runs.unreadable", &[("error", error)]));
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                tr.tf("runs.unreadable", &[("error", error)]),
+            );
             return None;
         }
     };
@@ -156,9 +164,18 @@ fn routed_entry(
     ui.label(tr.tf("runs.routed_modules", &[("modules", &names.join(", "))]));
     if let Some(accuracy) = manifest.report.eval_accuracy {
         let percent = format!("{:.1}", accuracy * 100.0);
-        ui.label(tr.tf("training.router_accuracy", &[("percent", &percent), ("count", &manifest.report.eval_count)]));
+        ui.label(tr.tf(
+            "training.router_accuracy",
+            &[
+                ("percent", &percent),
+                ("count", &manifest.report.eval_count),
+            ],
+        ));
     }
-    ui.add(egui::Label::new(egui::RichText::new(run.adapter.display().to_string()).monospace()).selectable(true));
+    ui.add(
+        egui::Label::new(egui::RichText::new(run.adapter.display().to_string()).monospace())
+            .selectable(true),
+    );
 
     let mut action = None;
     if ui.button(tr.t("training.try")).clicked() {
@@ -183,7 +200,10 @@ fn routed_entry(
 pub enum RunsAction {
     Back,
     /// The try-it screen with this adapter on this model.
-    Try { adapter: PathBuf, model: String },
+    Try {
+        adapter: PathBuf,
+        model: String,
+    },
     /// Training continued from a checkpoint.
     Resume(Box<TrainConfig>),
 }
@@ -211,7 +231,12 @@ impl RunsScreen {
         self.runs = None;
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<RunsAction> {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        tr: &Translator,
+        dialog: &dyn FileDialog,
+    ) -> Option<RunsAction> {
         let mut action = None;
         ui.horizontal(|ui| {
             if ui.button(tr.t("setup.back")).clicked() {
@@ -313,7 +338,10 @@ impl RunsScreen {
             });
         }
         if let Some(error) = &self.resume_error {
-            ui.colored_label(ui.visuals().error_fg_color, tr.tf("runs.resume_failed", &[("error", error)]));
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                tr.tf("runs.resume_failed", &[("error", error)]),
+            );
         }
 
         if let Some((adapter, name)) = export_request {

@@ -5,20 +5,20 @@ use std::path::{Path, PathBuf};
 
 use crate::app::file_dialog::{FileDialog, FilePurpose, FileRequest};
 use crate::app::i18n::Translator;
+use crate::app::screens::training::format_duration;
 use crate::app::widgets::dataset_preview;
 use crate::data::{load_file, LoadOptions, LoadedData, Task};
 use crate::model::config::ModelConfig;
-use crate::model::gguf;
 use crate::model::download::{spawn_download, Download, DownloadUpdate};
+use crate::model::gguf;
 use crate::model::hub::{list_local_models, DownloadEvent, HubOptions, LocalModel};
-use crate::train::preflight::{estimate, DataStats, Estimate, Machine};
-use crate::app::screens::training::format_duration;
 use crate::model::source::{ModelFiles, ModelSpec};
 use crate::reft::intervention::{InterventionKind, LayerSelection};
 use crate::reft::positions::Positions;
 use crate::reft::InterventionConfig;
 use crate::routing::RoutingConfig;
 use crate::train::config::TrainConfig;
+use crate::train::preflight::{estimate, DataStats, Estimate, Machine};
 
 use super::routed_setup::RoutedSetup;
 use super::start::task_name;
@@ -91,7 +91,11 @@ struct DownloadState {
 
 impl SetupForm {
     /// Creates a form filled from `config`, such as a preset.
-    pub fn from_config(mut config: TrainConfig, hub_options: HubOptions, runs_dir: PathBuf) -> Self {
+    pub fn from_config(
+        mut config: TrainConfig,
+        hub_options: HubOptions,
+        runs_dir: PathBuf,
+    ) -> Self {
         if config.interventions.is_empty() {
             config.interventions.push(InterventionConfig::default());
         }
@@ -118,8 +122,9 @@ impl SetupForm {
 
     /// Creates a form for a routed set: its model in the model section, its modules below.
     pub fn from_routing(config: RoutingConfig, hub_options: HubOptions, runs_dir: PathBuf) -> Self {
-        let mut model_holder: TrainConfig = toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
-            .expect("the minimal config parses");
+        let mut model_holder: TrainConfig =
+            toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
+                .expect("the minimal config parses");
         model_holder.fill_default_interventions();
         model_holder.model = config.model.clone();
         model_holder.base_dir = config.base_dir.clone();
@@ -134,8 +139,9 @@ impl SetupForm {
 
     /// Creates an empty form with the engine's defaults.
     pub fn empty(hub_options: HubOptions, runs_dir: PathBuf) -> Self {
-        let mut config: TrainConfig = toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
-            .expect("the minimal config parses");
+        let mut config: TrainConfig =
+            toml::from_str("[model]\nsource = \"\"\n[data]\ntrain = \"\"\n")
+                .expect("the minimal config parses");
         config.fill_default_interventions();
         Self::from_config(config, hub_options, runs_dir)
     }
@@ -157,7 +163,12 @@ impl SetupForm {
         self.config.data.train = path.to_string_lossy().into_owned();
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<SetupAction> {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        tr: &Translator,
+        dialog: &dyn FileDialog,
+    ) -> Option<SetupAction> {
         self.accept_dropped_files(ui.ctx());
         self.refresh_dataset();
         self.poll_download();
@@ -197,7 +208,13 @@ impl SetupForm {
     }
 
     /// The Train button (enabled when nothing stops training) and the problems under it.
-    fn train_row(&self, ui: &mut egui::Ui, tr: &Translator, problems: &[String], action: &mut Option<SetupAction>) {
+    fn train_row(
+        &self,
+        ui: &mut egui::Ui,
+        tr: &Translator,
+        problems: &[String],
+        action: &mut Option<SetupAction>,
+    ) {
         ui.horizontal(|ui| {
             let train = ui
                 .add_enabled(problems.is_empty(), egui::Button::new(tr.t("setup.train")))
@@ -218,17 +235,22 @@ impl SetupForm {
     pub fn train_action(&self) -> Option<SetupAction> {
         match &self.routed {
             Some(routed) => {
-                let config = routed.build(&self.config.model, |name| new_run_dir(&self.runs_dir, name));
+                let config =
+                    routed.build(&self.config.model, |name| new_run_dir(&self.runs_dir, name));
                 Some(SetupAction::TrainRouted(Box::new(config)))
             }
-            None => self.build_config().map(|config| SetupAction::Train(Box::new(config))),
+            None => self
+                .build_config()
+                .map(|config| SetupAction::Train(Box::new(config))),
         }
     }
 
     fn model_section(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) {
         ui.strong(tr.t("setup.model_section"));
         ui.horizontal(|ui| {
-            let label = ui.label(tr.t("setup.model")).on_hover_text(tr.t("setup.model_help"));
+            let label = ui
+                .label(tr.t("setup.model"))
+                .on_hover_text(tr.t("setup.model_help"));
             ui.add(egui::TextEdit::singleline(&mut self.config.model.source).desired_width(420.0))
                 .labelled_by(label.id);
             if ui.button(tr.t("setup.browse_file")).clicked() {
@@ -285,7 +307,9 @@ impl SetupForm {
     fn dataset_section(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) {
         ui.strong(tr.t("setup.data_section"));
         ui.horizontal(|ui| {
-            let label = ui.label(tr.t("setup.dataset")).on_hover_text(tr.t("setup.dataset_help"));
+            let label = ui
+                .label(tr.t("setup.dataset"))
+                .on_hover_text(tr.t("setup.dataset_help"));
             ui.add(egui::TextEdit::singleline(&mut self.config.data.train).desired_width(420.0))
                 .labelled_by(label.id);
             if ui.button(tr.t("setup.browse_dataset")).clicked() {
@@ -316,10 +340,16 @@ impl SetupForm {
                 ui.weak(tr.t("setup.no_dataset"));
             }
             Some(Err(error)) => {
-                ui.colored_label(ui.visuals().error_fg_color, tr.tf("setup.dataset_error", &[("error", error)]));
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    tr.tf("setup.dataset_error", &[("error", error)]),
+                );
             }
             Some(Ok(data)) => {
-                ui.label(tr.tf("setup.dataset_task", &[("task", &task_name(tr, Some(data.task())))]));
+                ui.label(tr.tf(
+                    "setup.dataset_task",
+                    &[("task", &task_name(tr, Some(data.task())))],
+                ));
                 dataset_preview::show(ui, tr, data);
             }
         }
@@ -330,53 +360,67 @@ impl SetupForm {
     fn task_settings(&mut self, ui: &mut egui::Ui, tr: &Translator) {
         let classification = self.config.data.task == Some(Task::Classification)
             || matches!(self.preview.as_ref().map(|p| &p.result), Some(Ok(data)) if data.task() == Task::Classification);
-        egui::Grid::new("task_settings").num_columns(3).spacing([8.0, 6.0]).show(ui, |ui| {
-            let label = ui.label(tr.t("setup.prompt_template"));
-            let template = ui
-                .add(egui::TextEdit::singleline(&mut self.template_text).desired_width(320.0))
-                .labelled_by(label.id);
-            if template.changed() {
-                let text = self.template_text.trim();
-                self.config.data.prompt_template = (!text.is_empty()).then(|| text.to_string());
-            }
-            ui.label(egui::RichText::new(tr.t("setup.prompt_template_help")).weak());
-            ui.end_row();
-            if classification {
-                let label = ui.label(tr.t("setup.labels"));
-                let labels = ui
-                    .add(egui::TextEdit::singleline(&mut self.labels_text).desired_width(320.0))
+        egui::Grid::new("task_settings")
+            .num_columns(3)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                let label = ui.label(tr.t("setup.prompt_template"));
+                let template = ui
+                    .add(egui::TextEdit::singleline(&mut self.template_text).desired_width(320.0))
                     .labelled_by(label.id);
-                if labels.changed() {
-                    self.config.data.labels = self
-                        .labels_text
-                        .split([',', '，'])
-                        .map(str::trim)
-                        .filter(|label| !label.is_empty())
-                        .map(str::to_string)
-                        .collect();
+                if template.changed() {
+                    let text = self.template_text.trim();
+                    self.config.data.prompt_template = (!text.is_empty()).then(|| text.to_string());
                 }
-                ui.label(egui::RichText::new(tr.t("setup.labels_help")).weak());
+                ui.label(egui::RichText::new(tr.t("setup.prompt_template_help")).weak());
                 ui.end_row();
-            }
-            row(ui, tr.t("setup.eval_ratio"), tr.t("setup.eval_ratio_help"), |ui| {
-                ui.add_enabled(
-                    self.config.data.eval.is_none(),
-                    egui::DragValue::new(&mut self.config.data.eval_ratio).range(0.0..=0.5).speed(0.01),
+                if classification {
+                    let label = ui.label(tr.t("setup.labels"));
+                    let labels = ui
+                        .add(egui::TextEdit::singleline(&mut self.labels_text).desired_width(320.0))
+                        .labelled_by(label.id);
+                    if labels.changed() {
+                        self.config.data.labels = self
+                            .labels_text
+                            .split([',', '，'])
+                            .map(str::trim)
+                            .filter(|label| !label.is_empty())
+                            .map(str::to_string)
+                            .collect();
+                    }
+                    ui.label(egui::RichText::new(tr.t("setup.labels_help")).weak());
+                    ui.end_row();
+                }
+                row(
+                    ui,
+                    tr.t("setup.eval_ratio"),
+                    tr.t("setup.eval_ratio_help"),
+                    |ui| {
+                        ui.add_enabled(
+                            self.config.data.eval.is_none(),
+                            egui::DragValue::new(&mut self.config.data.eval_ratio)
+                                .range(0.0..=0.5)
+                                .speed(0.01),
+                        );
+                    },
                 );
             });
-        });
     }
 
     fn intervention_section(&mut self, ui: &mut egui::Ui, tr: &Translator) {
         ui.strong(tr.t("setup.intervention_section"));
         if self.config.interventions.len() > 1 {
-            ui.label(tr.tf("setup.several_interventions", &[("count", &self.config.interventions.len())]));
+            ui.label(tr.tf(
+                "setup.several_interventions",
+                &[("count", &self.config.interventions.len())],
+            ));
         }
         let layer_count = self.layer_count();
         let intervention = &mut self.config.interventions[0];
 
         ui.horizontal(|ui| {
-            ui.label(tr.t("setup.intervention_type")).on_hover_text(tr.t("setup.intervention_type_help"));
+            ui.label(tr.t("setup.intervention_type"))
+                .on_hover_text(tr.t("setup.intervention_type_help"));
             egui::ComboBox::from_id_salt("intervention_type")
                 .selected_text(intervention.kind.name())
                 .show_ui(ui, |ui| {
@@ -389,7 +433,8 @@ impl SetupForm {
         });
 
         ui.horizontal(|ui| {
-            ui.label(tr.t("setup.layer")).on_hover_text(tr.t("setup.layer_help"));
+            ui.label(tr.t("setup.layer"))
+                .on_hover_text(tr.t("setup.layer_help"));
             let mut mode = match &intervention.layers {
                 LayerSelection::Middle => LayerMode::Middle,
                 LayerSelection::All => LayerMode::All,
@@ -410,7 +455,9 @@ impl SetupForm {
                     }
                 };
             }
-            let max_layer = layer_count.map(|count| count.saturating_sub(1)).unwrap_or(UNKNOWN_LAYER_MAX);
+            let max_layer = layer_count
+                .map(|count| count.saturating_sub(1))
+                .unwrap_or(UNKNOWN_LAYER_MAX);
             // Once the model's depth is known, a depth such as "60%" shows as the block it means.
             if let (LayerSelection::Depth(_), Some(count)) = (&intervention.layers, layer_count) {
                 intervention.layers = LayerSelection::List(intervention.resolved_layers(count));
@@ -435,13 +482,16 @@ impl SetupForm {
         help(ui, format!("{} {count_text}", tr.t("setup.layer_help")));
 
         ui.horizontal(|ui| {
-            ui.label(tr.t("setup.rank")).on_hover_text(tr.t("setup.rank_help"));
+            ui.label(tr.t("setup.rank"))
+                .on_hover_text(tr.t("setup.rank_help"));
             ui.add(egui::DragValue::new(&mut intervention.rank).range(1..=256));
         });
         help(ui, tr.t("setup.rank_help"));
 
         ui.horizontal(|ui| {
-            let label = ui.label(tr.t("setup.positions")).on_hover_text(tr.t("setup.positions_help"));
+            let label = ui
+                .label(tr.t("setup.positions"))
+                .on_hover_text(tr.t("setup.positions_help"));
             let edit = ui
                 .add(egui::TextEdit::singleline(&mut self.positions_text).desired_width(120.0))
                 .labelled_by(label.id);
@@ -459,46 +509,95 @@ impl SetupForm {
     }
 
     fn advanced_section(&mut self, ui: &mut egui::Ui, tr: &Translator) {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let training = &mut self.config.training;
         let intervention = &mut self.config.interventions[0];
-        egui::Grid::new("advanced_grid").num_columns(3).show(ui, |ui| {
-            row(ui, tr.t("setup.learning_rate"), tr.t("setup.learning_rate_help"), |ui| {
-                ui.add(
-                    egui::DragValue::new(&mut training.learning_rate)
-                        .range(1e-6..=1.0)
-                        .speed(1e-4)
-                        .max_decimals(6),
+        egui::Grid::new("advanced_grid")
+            .num_columns(3)
+            .show(ui, |ui| {
+                row(
+                    ui,
+                    tr.t("setup.learning_rate"),
+                    tr.t("setup.learning_rate_help"),
+                    |ui| {
+                        ui.add(
+                            egui::DragValue::new(&mut training.learning_rate)
+                                .range(1e-6..=1.0)
+                                .speed(1e-4)
+                                .max_decimals(6),
+                        );
+                    },
+                );
+                row(ui, tr.t("setup.epochs"), tr.t("setup.epochs_help"), |ui| {
+                    ui.add(egui::DragValue::new(&mut training.epochs).range(0..=10_000));
+                });
+                row(
+                    ui,
+                    tr.t("setup.max_steps"),
+                    tr.t("setup.max_steps_help"),
+                    |ui| {
+                        ui.add(egui::DragValue::new(&mut training.max_steps).range(0..=1_000_000));
+                    },
+                );
+                row(
+                    ui,
+                    tr.t("setup.batch_size"),
+                    tr.t("setup.batch_size_help"),
+                    |ui| {
+                        ui.add(egui::DragValue::new(&mut training.batch_size).range(1..=4096));
+                    },
+                );
+                row(ui, tr.t("setup.scale"), tr.t("setup.scale_help"), |ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut intervention.scale)
+                            .range(0.0..=100.0)
+                            .speed(0.01),
+                    );
+                });
+                row(
+                    ui,
+                    tr.t("setup.dropout"),
+                    tr.t("setup.dropout_help"),
+                    |ui| {
+                        ui.add(
+                            egui::DragValue::new(&mut intervention.dropout)
+                                .range(0.0..=0.99)
+                                .speed(0.01),
+                        );
+                    },
+                );
+                row(ui, tr.t("setup.seed"), tr.t("setup.seed_help"), |ui| {
+                    ui.add(egui::DragValue::new(&mut training.seed));
+                });
+                row(
+                    ui,
+                    tr.t("setup.threads"),
+                    tr.t("setup.threads_help"),
+                    |ui| {
+                        ui.add(egui::DragValue::new(&mut training.threads).range(0..=cores));
+                    },
+                );
+                row(
+                    ui,
+                    tr.t("setup.shift_every"),
+                    tr.t("setup.shift_every_help"),
+                    |ui| {
+                        ui.add(egui::DragValue::new(&mut training.shift_every).range(0..=100_000));
+                    },
+                );
+                row(
+                    ui,
+                    tr.t("setup.output_dir"),
+                    tr.t("setup.output_dir_help"),
+                    |ui| {
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.output_text).desired_width(320.0),
+                        );
+                    },
                 );
             });
-            row(ui, tr.t("setup.epochs"), tr.t("setup.epochs_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut training.epochs).range(0..=10_000));
-            });
-            row(ui, tr.t("setup.max_steps"), tr.t("setup.max_steps_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut training.max_steps).range(0..=1_000_000));
-            });
-            row(ui, tr.t("setup.batch_size"), tr.t("setup.batch_size_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut training.batch_size).range(1..=4096));
-            });
-            row(ui, tr.t("setup.scale"), tr.t("setup.scale_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut intervention.scale).range(0.0..=100.0).speed(0.01));
-            });
-            row(ui, tr.t("setup.dropout"), tr.t("setup.dropout_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut intervention.dropout).range(0.0..=0.99).speed(0.01));
-            });
-            row(ui, tr.t("setup.seed"), tr.t("setup.seed_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut training.seed));
-            });
-            row(ui, tr.t("setup.threads"), tr.t("setup.threads_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut training.threads).range(0..=cores));
-            });
-            row(ui, tr.t("setup.shift_every"), tr.t("setup.shift_every_help"), |ui| {
-                ui.add(egui::DragValue::new(&mut training.shift_every).range(0..=100_000));
-            });
-            row(ui, tr.t("setup.output_dir"), tr.t("setup.output_dir_help"), |ui| {
-                ui.add(egui::TextEdit::singleline(&mut self.output_text).desired_width(320.0));
-            });
-        });
     }
 
     /// Everything that stops training, in the interface language. Engine messages inside
@@ -524,12 +623,18 @@ impl SetupForm {
             (self.layer_count(), &self.config.interventions[0].layers)
         {
             if let Some(layer) = layers.iter().find(|layer| **layer >= count) {
-                problems.push(tr.tf("setup.layer_out_of_range", &[("layer", layer), ("count", &count)]));
+                problems.push(tr.tf(
+                    "setup.layer_out_of_range",
+                    &[("layer", layer), ("count", &count)],
+                ));
             }
         }
         match self.preview.as_ref().map(|preview| &preview.result) {
             Some(Ok(data)) if !data.problems.is_empty() => {
-                problems.push(tr.tf("setup.data_has_problems", &[("count", &data.problems.len())]));
+                problems.push(tr.tf(
+                    "setup.data_has_problems",
+                    &[("count", &data.problems.len())],
+                ));
             }
             Some(Err(_)) => problems.push(tr.t("setup.data_unreadable")),
             _ => {}
@@ -541,14 +646,19 @@ impl SetupForm {
     /// is not a readable model.
     fn model_problems(&self, tr: &Translator, problems: &mut Vec<String>) {
         if !self.config.model.source.trim().is_empty() {
-            if let Err(error) = ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()) {
+            if let Err(error) =
+                ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref())
+            {
                 problems.push(tr.tf("setup.invalid_model", &[("error", &error)]));
             }
         }
         let unreadable_file = matches!(
             ModelSpec::parse(&self.config.model.source, self.config.base_dir.as_deref()),
             Ok(ModelSpec::Path(_))
-        ) && self.model_shape.as_ref().is_some_and(|shape| shape.config.is_none());
+        ) && self
+            .model_shape
+            .as_ref()
+            .is_some_and(|shape| shape.config.is_none());
         if unreadable_file {
             problems.push(tr.t("setup.model_unreadable"));
         }
@@ -560,7 +670,9 @@ impl SetupForm {
         let mut config = self.config.clone();
         let output = self.output_text.trim();
         config.output.dir = Some(if output.is_empty() {
-            new_run_dir(&self.runs_dir, &config.run_name()).to_string_lossy().into_owned()
+            new_run_dir(&self.runs_dir, &config.run_name())
+                .to_string_lossy()
+                .into_owned()
         } else {
             output.to_string()
         });
@@ -569,7 +681,13 @@ impl SetupForm {
     }
 
     fn accept_dropped_files(&mut self, ctx: &egui::Context) {
-        let dropped = ctx.input(|input| input.raw.dropped_files.iter().find_map(|file| file.path.clone()));
+        let dropped = ctx.input(|input| {
+            input
+                .raw
+                .dropped_files
+                .iter()
+                .find_map(|file| file.path.clone())
+        });
         if let Some(path) = dropped {
             tracing::debug!(path = %path.display(), "dataset dropped on the window");
             self.set_dataset(&path);
@@ -604,12 +722,16 @@ impl SetupForm {
         }
         // Classification data gets the classification default, unless the user (or a preset)
         // already chose something other than the instruction default.
-        let untouched = self.config.interventions.len() == 1 && self.config.interventions[0] == InterventionConfig::default();
+        let untouched = self.config.interventions.len() == 1
+            && self.config.interventions[0] == InterventionConfig::default();
         if let Ok(data) = &result {
             if data.task() == Task::Classification && self.config.data.task.is_none() && untouched {
-                self.config.interventions[0] = InterventionConfig::default_for(Task::Classification);
+                self.config.interventions[0] =
+                    InterventionConfig::default_for(Task::Classification);
                 self.positions_text = self.config.interventions[0].positions.to_string();
-                tracing::info!("classification data: the intervention takes the classification default");
+                tracing::info!(
+                    "classification data: the intervention takes the classification default"
+                );
             }
         }
         self.preview = Some(DatasetPreview {
@@ -637,16 +759,25 @@ impl SetupForm {
 
     /// Returns true when the model field names a hub model that is not on this computer.
     fn needs_download(&self) -> bool {
-        let Ok(ModelSpec::Hub { repo, .. }) = ModelSpec::parse(self.config.model.source.trim(), self.config.base_dir.as_deref())
-        else {
+        let Ok(ModelSpec::Hub { repo, .. }) = ModelSpec::parse(
+            self.config.model.source.trim(),
+            self.config.base_dir.as_deref(),
+        ) else {
             return false;
         };
-        !self.local_models.as_deref().unwrap_or_default().iter().any(|model| model.repo == repo)
+        !self
+            .local_models
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|model| model.repo == repo)
     }
 
     /// Returns true while a download runs.
     pub fn is_downloading(&self) -> bool {
-        self.download.as_ref().is_some_and(|download| download.result.is_none())
+        self.download
+            .as_ref()
+            .is_some_and(|download| download.result.is_none())
     }
 
     /// Returns how the last download ended, once it has.
@@ -665,7 +796,9 @@ impl SetupForm {
                     download.bytes = 0;
                     download.total_bytes = total_bytes;
                 }
-                DownloadUpdate::Event(DownloadEvent::Progress { bytes, total_bytes, .. }) => {
+                DownloadUpdate::Event(DownloadEvent::Progress {
+                    bytes, total_bytes, ..
+                }) => {
                     download.bytes = bytes;
                     download.total_bytes = total_bytes;
                 }
@@ -685,18 +818,20 @@ impl SetupForm {
     fn download_row(&mut self, ui: &mut egui::Ui, tr: &Translator) {
         // A finished download's message belongs to the model it fetched; once the field
         // names another model, it goes.
-        let current_repo = ModelSpec::parse(self.config.model.source.trim(), self.config.base_dir.as_deref())
-            .ok()
-            .and_then(|spec| spec.hub_repo().map(str::to_string));
-        if self
-            .download
-            .as_ref()
-            .is_some_and(|d| d.result.is_some() && current_repo.as_deref() != Some(d.handle.repo.as_str()))
-        {
+        let current_repo = ModelSpec::parse(
+            self.config.model.source.trim(),
+            self.config.base_dir.as_deref(),
+        )
+        .ok()
+        .and_then(|spec| spec.hub_repo().map(str::to_string));
+        if self.download.as_ref().is_some_and(|d| {
+            d.result.is_some() && current_repo.as_deref() != Some(d.handle.repo.as_str())
+        }) {
             self.download = None;
         }
         if self.is_downloading() {
-            ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(100));
         }
         let downloading = self.is_downloading();
         if self.needs_download() || downloading {
@@ -731,13 +866,19 @@ impl SetupForm {
                     &[
                         ("file", &download.file.clone().unwrap_or_default()),
                         ("done", &megabytes(download.bytes)),
-                        ("total", &download.total_bytes.map_or("?".to_string(), megabytes)),
+                        (
+                            "total",
+                            &download.total_bytes.map_or("?".to_string(), megabytes),
+                        ),
                     ],
                 );
                 ui.add(egui::ProgressBar::new(fraction).text(text));
             }
             Some(Ok(path)) => {
-                ui.label(tr.tf("setup.downloaded", &[("repo", &download.handle.repo), ("path", &path.display())]));
+                ui.label(tr.tf(
+                    "setup.downloaded",
+                    &[("repo", &download.handle.repo), ("path", &path.display())],
+                ));
             }
             Some(Err(error)) => {
                 ui.colored_label(ui.visuals().error_fg_color, tr.t("setup.download_failed"));
@@ -768,16 +909,26 @@ impl SetupForm {
 
     fn refresh_model_shape(&mut self) {
         let source = self.config.model.source.trim().to_string();
-        if self.model_shape.as_ref().is_some_and(|known| known.source == source) {
+        if self
+            .model_shape
+            .as_ref()
+            .is_some_and(|known| known.source == source)
+        {
             return;
         }
-        let local_models = self.local_models.get_or_insert_with(|| list_local_models(&self.hub_options));
+        let local_models = self
+            .local_models
+            .get_or_insert_with(|| list_local_models(&self.hub_options));
         let config = read_model_config(&source, self.config.base_dir.as_deref(), local_models);
         self.model_shape = Some(ModelShape { source, config });
     }
 
     fn layer_count(&self) -> Option<usize> {
-        self.model_shape.as_ref()?.config.as_ref().map(|config| config.num_layers)
+        self.model_shape
+            .as_ref()?
+            .config
+            .as_ref()
+            .map(|config| config.num_layers)
     }
 
     /// Returns the memory and time estimate, once the model's shape, the data and this
@@ -810,26 +961,39 @@ impl SetupForm {
         if estimate.fits {
             ui.label(text);
         } else {
-            ui.colored_label(ui.visuals().error_fg_color, format!("{text} {}", tr.t("setup.preflight_too_big")));
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("{text} {}", tr.t("setup.preflight_too_big")),
+            );
         }
     }
 }
 
 /// Reads the model's shape from a .gguf header or a config.json, found directly or through
 /// a local copy of a hub model. Nothing is downloaded.
-fn read_model_config(source: &str, base_dir: Option<&Path>, local_models: &[LocalModel]) -> Option<ModelConfig> {
+fn read_model_config(
+    source: &str,
+    base_dir: Option<&Path>,
+    local_models: &[LocalModel],
+) -> Option<ModelConfig> {
     let files = match ModelSpec::parse(source, base_dir).ok()? {
         ModelSpec::Path(path) if path.is_dir() => ModelFiles::HfFolder(path),
         ModelSpec::Path(path) if path.is_file() => ModelFiles::Gguf(path),
         ModelSpec::Path(_) => return None,
-        ModelSpec::Hub { repo, .. } => local_models.iter().find(|model| model.repo == repo)?.files.clone(),
+        ModelSpec::Hub { repo, .. } => local_models
+            .iter()
+            .find(|model| model.repo == repo)?
+            .files
+            .clone(),
     };
     let config = match &files {
         ModelFiles::Gguf(path) => {
             let content = gguf::read_content(path).ok()?;
             ModelConfig::from_gguf(&content, path).ok()?
         }
-        ModelFiles::HfFolder(folder) => ModelConfig::from_hf_config(&folder.join("config.json")).ok()?,
+        ModelFiles::HfFolder(folder) => {
+            ModelConfig::from_hf_config(&folder.join("config.json")).ok()?
+        }
     };
     Some(config)
 }
@@ -842,7 +1006,12 @@ fn new_run_dir(runs_dir: &Path, run_name: &str) -> PathBuf {
         .unwrap_or(0);
     let (year, month, day) = crate::app::export::civil_date(seconds);
     let time = seconds % 86_400;
-    let stamp = format!("{year:04}-{month:02}-{day:02}-{:02}{:02}{:02}", time / 3600, (time / 60) % 60, time % 60);
+    let stamp = format!(
+        "{year:04}-{month:02}-{day:02}-{:02}{:02}{:02}",
+        time / 3600,
+        (time / 60) % 60,
+        time % 60
+    );
     runs_dir.join(format!("{run_name}-{stamp}"))
 }
 

@@ -40,7 +40,8 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, scan: &PresetScan) -> Option<Sta
     // size is only known after drawing them, so the rows are counted here.
     let spacing = ui.spacing().item_spacing.x;
     let card_outer_width = CARD_WIDTH + 2.0 * CARD_MARGIN + 2.0;
-    let per_row = (((ui.available_width() + spacing) / (card_outer_width + spacing)).floor() as usize).max(1);
+    let per_row =
+        (((ui.available_width() + spacing) / (card_outer_width + spacing)).floor() as usize).max(1);
     let cards = scan.presets.len() + 1;
     for row_start in (0..cards).step_by(per_row) {
         ui.horizontal_top(|ui| {
@@ -64,7 +65,10 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, scan: &PresetScan) -> Option<Sta
     for (path, error) in &scan.errors {
         ui.colored_label(
             ui.visuals().warn_fg_color,
-            tr.tf("start.preset_invalid", &[("path", &path.display()), ("error", error)]),
+            tr.tf(
+                "start.preset_invalid",
+                &[("path", &path.display()), ("error", error)],
+            ),
         );
     }
     action
@@ -76,28 +80,38 @@ fn preset_card(ui: &mut egui::Ui, tr: &Translator, preset: &Preset) -> bool {
     let mut clicked = false;
     card_frame(ui, |ui| {
         clicked |= ui
-            .add(egui::Button::new(egui::RichText::new(preset.name(language)).heading()))
+            .add(egui::Button::new(
+                egui::RichText::new(preset.name(language)).heading(),
+            ))
             .clicked();
         if let Some(description) = preset.description(language) {
             ui.label(description);
         }
         ui.add_space(4.0);
-        egui::Grid::new(("preset_facts", &preset.path)).num_columns(2).show(ui, |ui| {
-            ui.label(tr.t("start.model"));
-            ui.label(preset.config.model_source());
-            ui.end_row();
-            ui.label(tr.t("start.task"));
-            match &preset.config {
-                ConfigFile::Train(config) => ui.label(task_name(tr, config.data.task)),
-                ConfigFile::Routing(config) => ui.label(tr.tf("task.routing", &[("count", &config.modules.len())])),
-            };
-            ui.end_row();
-            if let Some(minutes) = preset.config.preset().and_then(|info| info.expected_minutes) {
-                ui.label(tr.t("start.expected_time"));
-                ui.label(tr.tf("start.minutes", &[("minutes", &minutes)]));
+        egui::Grid::new(("preset_facts", &preset.path))
+            .num_columns(2)
+            .show(ui, |ui| {
+                ui.label(tr.t("start.model"));
+                ui.label(preset.config.model_source());
                 ui.end_row();
-            }
-        });
+                ui.label(tr.t("start.task"));
+                match &preset.config {
+                    ConfigFile::Train(config) => ui.label(task_name(tr, config.data.task)),
+                    ConfigFile::Routing(config) => {
+                        ui.label(tr.tf("task.routing", &[("count", &config.modules.len())]))
+                    }
+                };
+                ui.end_row();
+                if let Some(minutes) = preset
+                    .config
+                    .preset()
+                    .and_then(|info| info.expected_minutes)
+                {
+                    ui.label(tr.t("start.expected_time"));
+                    ui.label(tr.tf("start.minutes", &[("minutes", &minutes)]));
+                    ui.end_row();
+                }
+            });
     });
     clicked
 }
@@ -106,7 +120,9 @@ fn scratch_card(ui: &mut egui::Ui, tr: &Translator) -> bool {
     let mut clicked = false;
     card_frame(ui, |ui| {
         clicked |= ui
-            .add(egui::Button::new(egui::RichText::new(tr.t("start.scratch")).heading()))
+            .add(egui::Button::new(
+                egui::RichText::new(tr.t("start.scratch")).heading(),
+            ))
             .clicked();
         ui.label(tr.t("start.scratch_description"));
     });
@@ -114,10 +130,12 @@ fn scratch_card(ui: &mut egui::Ui, tr: &Translator) -> bool {
 }
 
 fn card_frame(ui: &mut egui::Ui, content: impl FnOnce(&mut egui::Ui)) {
-    egui::Frame::group(ui.style()).inner_margin(CARD_MARGIN).show(ui, |ui| {
-        ui.set_width(CARD_WIDTH);
-        ui.vertical(content);
-    });
+    egui::Frame::group(ui.style())
+        .inner_margin(CARD_MARGIN)
+        .show(ui, |ui| {
+            ui.set_width(CARD_WIDTH);
+            ui.vertical(content);
+        });
 }
 
 pub fn task_name(tr: &Translator, task: Option<Task>) -> String {

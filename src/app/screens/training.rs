@@ -8,10 +8,10 @@ use crossbeam_channel::TryRecvError;
 
 use crate::app::export::ExportState;
 use crate::app::file_dialog::FileDialog;
+use crate::app::i18n::Language;
 use crate::app::i18n::Translator;
 use crate::app::widgets::loss_chart::{self, LossSeries};
 use crate::app::widgets::shift_chart::{self, EmptyReason, ShiftHistory, KEPT_SNAPSHOTS};
-use crate::app::i18n::Language;
 use crate::config_file::ConfigFile;
 use crate::routing::spawn_routing;
 use crate::train::events::{Phase, RouterReport, RunSummary, ShiftSnapshot, StepInfo, TrainEvent};
@@ -167,7 +167,9 @@ impl TrainingView {
                         // The trainer sends a last Finished or Failed event before its
                         // channel closes, so this means the thread died without it.
                         tracing::error!("the trainer thread ended without a final event");
-                        self.outcome = Some(RunOutcome::Failed("the trainer thread ended without a final event".into()));
+                        self.outcome = Some(RunOutcome::Failed(
+                            "the trainer thread ended without a final event".into(),
+                        ));
                     }
                     break;
                 }
@@ -186,7 +188,11 @@ impl TrainingView {
                 self.phase = Some(phase);
                 self.push_log(format!("phase: {phase:?}"));
             }
-            TrainEvent::Download { detail, bytes, total_bytes } => {
+            TrainEvent::Download {
+                detail,
+                bytes,
+                total_bytes,
+            } => {
                 let text = match (bytes, total_bytes) {
                     (Some(bytes), Some(total)) if total > 0 => {
                         format!("{detail}: {:.0}%", 100.0 * bytes as f64 / total as f64)
@@ -202,8 +208,14 @@ impl TrainingView {
             }
             TrainEvent::Eval(eval) => {
                 self.loss.eval.push([eval.step as f64, eval.loss]);
-                let accuracy = eval.accuracy.map(|a| format!(", accuracy {a:.3}")).unwrap_or_default();
-                self.push_log(format!("eval at step {}: loss {:.4}{accuracy} over {} examples", eval.step, eval.loss, eval.count));
+                let accuracy = eval
+                    .accuracy
+                    .map(|a| format!(", accuracy {a:.3}"))
+                    .unwrap_or_default();
+                self.push_log(format!(
+                    "eval at step {}: loss {:.4}{accuracy} over {} examples",
+                    eval.step, eval.loss, eval.count
+                ));
             }
             TrainEvent::Shift(snapshot) => {
                 self.shift_history.push(&snapshot);
@@ -248,7 +260,11 @@ impl TrainingView {
             .modules
             .iter()
             .find(|module| module.name == name)
-            .map(|module| module.title(language == Language::SimplifiedChinese).to_string())
+            .map(|module| {
+                module
+                    .title(language == Language::SimplifiedChinese)
+                    .to_string()
+            })
             .unwrap_or_else(|| name.to_string())
     }
 
@@ -277,13 +293,22 @@ impl TrainingView {
         )
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<TrainingAction> {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        tr: &Translator,
+        dialog: &dyn FileDialog,
+    ) -> Option<TrainingAction> {
         let mut action = None;
         ui.heading(tr.tf("training.title", &[("name", &self.config.run_name())]));
         if let Some((index, total, name)) = &self.module {
             ui.label(tr.tf(
                 "training.module",
-                &[("index", &(index + 1)), ("total", total), ("name", &self.module_title(name, tr.language()))],
+                &[
+                    ("index", &(index + 1)),
+                    ("total", total),
+                    ("name", &self.module_title(name, tr.language())),
+                ],
             ));
         }
         ui.add_space(4.0);
@@ -303,7 +328,10 @@ impl TrainingView {
                     .modules
                     .get(index)
                     .and_then(|module| module.training.as_ref())
-                    .map_or(crate::train::config::TrainingSection::default().shift_every, |training| training.shift_every)
+                    .map_or(
+                        crate::train::config::TrainingSection::default().shift_every,
+                        |training| training.shift_every,
+                    )
             }
         };
         let empty_reason = match shift_every {
@@ -349,7 +377,10 @@ impl TrainingView {
         let (fraction, step_text) = match &self.last_step {
             Some(step) if step.total_steps > 0 => (
                 step.step as f32 / step.total_steps as f32,
-                tr.tf("training.step", &[("step", &step.step), ("total", &step.total_steps)]),
+                tr.tf(
+                    "training.step",
+                    &[("step", &step.step), ("total", &step.total_steps)],
+                ),
             ),
             _ if self.outcome.is_some() => (0.0, String::new()),
             _ => (0.0, tr.t("training.no_step")),
@@ -365,9 +396,15 @@ impl TrainingView {
             ui.label(tr.tf("training.elapsed", &[("time", &format_duration(elapsed))]));
             if let Some(step) = &self.last_step {
                 if self.is_running() {
-                    ui.label(tr.tf("training.eta", &[("time", &format_duration(step.eta_seconds))]));
+                    ui.label(tr.tf(
+                        "training.eta",
+                        &[("time", &format_duration(step.eta_seconds))],
+                    ));
                 }
-                ui.label(tr.tf("training.tokens_per_second", &[("rate", &format!("{:.0}", step.tokens_per_second))]));
+                ui.label(tr.tf(
+                    "training.tokens_per_second",
+                    &[("rate", &format!("{:.0}", step.tokens_per_second))],
+                ));
                 ui.label(tr.tf("training.loss", &[("loss", &format!("{:.4}", step.loss))]));
             }
         });
@@ -377,17 +414,22 @@ impl TrainingView {
         let gray = egui::Color32::from_rgb(110, 110, 120);
         let blue = egui::Color32::from_rgb(40, 110, 200);
         match (&self.outcome, self.phase) {
-            (Some(RunOutcome::Failed(_)), _) => (tr.t("phase.failed"), egui::Color32::from_rgb(190, 50, 50)),
+            (Some(RunOutcome::Failed(_)), _) => {
+                (tr.t("phase.failed"), egui::Color32::from_rgb(190, 50, 50))
+            }
             // A routed set stopped between modules also has no adapter path, but kept its modules.
             (Some(RunOutcome::Finished(summary)), _)
-                if summary.adapter_path.is_none() && self.stop_request != Some(StopRequest::Stop) =>
+                if summary.adapter_path.is_none()
+                    && self.stop_request != Some(StopRequest::Stop) =>
             {
                 (tr.t("phase.discarded"), gray)
             }
             (Some(RunOutcome::Finished(summary)), _) if summary.stopped_early => {
                 (tr.t("phase.stopped"), egui::Color32::from_rgb(180, 130, 30))
             }
-            (Some(RunOutcome::Finished(_)), _) => (tr.t("phase.finished"), egui::Color32::from_rgb(40, 150, 70)),
+            (Some(RunOutcome::Finished(_)), _) => {
+                (tr.t("phase.finished"), egui::Color32::from_rgb(40, 150, 70))
+            }
             (None, None) => (tr.t("phase.starting"), gray),
             (None, Some(Phase::Downloading)) => (tr.t("phase.downloading"), blue),
             (None, Some(Phase::LoadingModel)) => (tr.t("phase.loading_model"), blue),
@@ -442,7 +484,12 @@ impl TrainingView {
                     Some(path) => {
                         ui.label(tr.t("training.adapter_saved"));
                         ui.horizontal(|ui| {
-                            ui.add(egui::Label::new(egui::RichText::new(path.display().to_string()).monospace()).selectable(true));
+                            ui.add(
+                                egui::Label::new(
+                                    egui::RichText::new(path.display().to_string()).monospace(),
+                                )
+                                .selectable(true),
+                            );
                             if ui.button(tr.t("training.copy_path")).clicked() {
                                 ui.ctx().copy_text(path.display().to_string());
                             }
@@ -459,12 +506,16 @@ impl TrainingView {
                         });
                         self.export.show(ui, tr);
                         if let Some(report) = &self.router {
-                            router_report(ui, tr, report, |name| self.module_title(name, tr.language()));
+                            router_report(ui, tr, report, |name| {
+                                self.module_title(name, tr.language())
+                            });
                         }
                     }
                     None if self.stop_request == Some(StopRequest::Stop) => {
                         let modules = summary.output_dir.join("modules");
-                        ui.label(tr.tf("training.routed_stopped", &[("folder", &modules.display())]));
+                        ui.label(
+                            tr.tf("training.routed_stopped", &[("folder", &modules.display())]),
+                        );
                     }
                     None => {
                         ui.label(tr.t("training.discarded"));
@@ -476,16 +527,29 @@ impl TrainingView {
                     .unwrap_or_else(|| "—".into());
                 ui.label(tr.tf(
                     "training.summary",
-                    &[("steps", &summary.steps), ("loss", &loss), ("time", &format_duration(summary.seconds))],
+                    &[
+                        ("steps", &summary.steps),
+                        ("loss", &loss),
+                        ("time", &format_duration(summary.seconds)),
+                    ],
                 ));
                 if let Some(eval) = &summary.final_eval {
                     let accuracy = eval
                         .accuracy
-                        .map(|a| tr.tf("training.eval_accuracy", &[("accuracy", &format!("{:.1}", a * 100.0))]))
+                        .map(|a| {
+                            tr.tf(
+                                "training.eval_accuracy",
+                                &[("accuracy", &format!("{:.1}", a * 100.0))],
+                            )
+                        })
                         .unwrap_or_default();
                     ui.label(tr.tf(
                         "training.eval_summary",
-                        &[("loss", &format!("{:.4}", eval.loss)), ("count", &eval.count), ("accuracy", &accuracy)],
+                        &[
+                            ("loss", &format!("{:.4}", eval.loss)),
+                            ("count", &eval.count),
+                            ("accuracy", &accuracy),
+                        ],
                     ));
                 }
                 if summary.stopped_early && summary.adapter_path.is_some() {
@@ -505,7 +569,12 @@ impl TrainingView {
         }
     }
 
-    fn after_run_buttons(&self, ui: &mut egui::Ui, tr: &Translator, action: &mut Option<TrainingAction>) {
+    fn after_run_buttons(
+        &self,
+        ui: &mut egui::Ui,
+        tr: &Translator,
+        action: &mut Option<TrainingAction>,
+    ) {
         ui.horizontal(|ui| {
             if self.adapter_path().is_some()
                 && ui
@@ -526,23 +595,38 @@ impl TrainingView {
 }
 
 /// The router's accuracy on unseen requests, overall and per module.
-fn router_report(ui: &mut egui::Ui, tr: &Translator, report: &RouterReport, title: impl Fn(&str) -> String) {
+fn router_report(
+    ui: &mut egui::Ui,
+    tr: &Translator,
+    report: &RouterReport,
+    title: impl Fn(&str) -> String,
+) {
     let percent = |accuracy: f64| format!("{:.1}", accuracy * 100.0);
     match report.eval_accuracy {
         Some(accuracy) => ui.label(tr.tf(
             "training.router_accuracy",
-            &[("percent", &percent(accuracy)), ("count", &report.eval_count)],
+            &[
+                ("percent", &percent(accuracy)),
+                ("count", &report.eval_count),
+            ],
         )),
         None => ui.label(tr.t("training.router_no_unseen")),
     };
     for (name, right, total) in &report.per_module {
-        ui.label(tr.tf("training.router_module", &[("module", &title(name)), ("right", right), ("total", total)]));
+        ui.label(tr.tf(
+            "training.router_module",
+            &[("module", &title(name)), ("right", right), ("total", total)],
+        ));
     }
 }
 
 /// Formats seconds as h:mm:ss, or m:ss under an hour.
 pub fn format_duration(seconds: f64) -> String {
-    let total = if seconds.is_finite() && seconds > 0.0 { seconds.round() as u64 } else { 0 };
+    let total = if seconds.is_finite() && seconds > 0.0 {
+        seconds.round() as u64
+    } else {
+        0
+    };
     let (hours, minutes, secs) = (total / 3600, (total / 60) % 60, total % 60);
     if hours > 0 {
         format!("{hours}:{minutes:02}:{secs:02}")

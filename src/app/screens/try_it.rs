@@ -11,7 +11,8 @@ use crate::data::Task;
 use crate::model::hub::HubOptions;
 use crate::train::evaluate::LabelScores;
 use crate::try_it::{
-    spawn_try_worker, Answer, CompareRequest, Comparison, LoadedInfo, RouteInfo, TryCommand, TryEvent, TryWorker,
+    spawn_try_worker, Answer, CompareRequest, Comparison, LoadedInfo, RouteInfo, TryCommand,
+    TryEvent, TryWorker,
 };
 
 /// The worker request in flight.
@@ -135,7 +136,9 @@ impl TryScreen {
 
     fn send(&mut self, command: TryCommand, busy: Busy) {
         let hub = self.hub.clone();
-        let worker = self.worker.get_or_insert_with(|| spawn_try_worker(hub, worker_threads()));
+        let worker = self
+            .worker
+            .get_or_insert_with(|| spawn_try_worker(hub, worker_threads()));
         worker.send(command);
         self.busy = Some(busy);
         self.error = None;
@@ -166,7 +169,12 @@ impl TryScreen {
         self.send(TryCommand::Compare(self.request.clone()), Busy::Comparing);
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) -> Option<TryAction> {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        tr: &Translator,
+        dialog: &dyn FileDialog,
+    ) -> Option<TryAction> {
         let mut action = None;
         ui.heading(tr.t("try.title"));
         ui.label(tr.t("try.intro"));
@@ -187,39 +195,48 @@ impl TryScreen {
 
     fn adapter_form(&mut self, ui: &mut egui::Ui, tr: &Translator, dialog: &dyn FileDialog) {
         let idle = self.busy.is_none();
-        egui::Grid::new("try_adapter").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
-            let label = ui.label(tr.t("try.adapter"));
-            ui.horizontal(|ui| {
-                ui.add(egui::TextEdit::singleline(&mut self.adapter_path).desired_width(420.0))
-                    .labelled_by(label.id);
-                if ui.add_enabled(idle, egui::Button::new(tr.t("try.choose_adapter"))).clicked() {
-                    let request = FileRequest {
-                        purpose: FilePurpose::Adapter,
-                        title: tr.t("try.choose_adapter_title"),
-                        filter_name: tr.t("try.adapter_files"),
-                        // routing.json opens a routed set.
-                        extensions: &["safetensors", "json"],
-                        suggested_name: None,
-                    };
-                    if let Some(path) = dialog.pick(&request) {
-                        self.adapter_path = path.display().to_string();
-                        self.load();
+        egui::Grid::new("try_adapter")
+            .num_columns(2)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                let label = ui.label(tr.t("try.adapter"));
+                ui.horizontal(|ui| {
+                    ui.add(egui::TextEdit::singleline(&mut self.adapter_path).desired_width(420.0))
+                        .labelled_by(label.id);
+                    if ui
+                        .add_enabled(idle, egui::Button::new(tr.t("try.choose_adapter")))
+                        .clicked()
+                    {
+                        let request = FileRequest {
+                            purpose: FilePurpose::Adapter,
+                            title: tr.t("try.choose_adapter_title"),
+                            filter_name: tr.t("try.adapter_files"),
+                            // routing.json opens a routed set.
+                            extensions: &["safetensors", "json"],
+                            suggested_name: None,
+                        };
+                        if let Some(path) = dialog.pick(&request) {
+                            self.adapter_path = path.display().to_string();
+                            self.load();
+                        }
                     }
-                }
-            });
-            ui.end_row();
+                });
+                ui.end_row();
 
-            let label = ui.label(tr.t("try.model"));
-            ui.add(egui::TextEdit::singleline(&mut self.model_source).desired_width(420.0))
-                .labelled_by(label.id)
-                .on_hover_text(tr.t("try.model_help"));
-            ui.end_row();
-        });
+                let label = ui.label(tr.t("try.model"));
+                ui.add(egui::TextEdit::singleline(&mut self.model_source).desired_width(420.0))
+                    .labelled_by(label.id)
+                    .on_hover_text(tr.t("try.model_help"));
+                ui.end_row();
+            });
         ui.weak(tr.t("try.model_help"));
 
         ui.horizontal(|ui| {
             let can_load = idle && !self.adapter_path.trim().is_empty();
-            if ui.add_enabled(can_load, egui::Button::new(tr.t("try.load"))).clicked() {
+            if ui
+                .add_enabled(can_load, egui::Button::new(tr.t("try.load")))
+                .clicked()
+            {
                 self.load();
             }
             match (self.busy, &self.loaded) {
@@ -233,7 +250,10 @@ impl TryScreen {
                         &[("name", &info.adapter_name), ("model", &info.model_source)],
                     ));
                     if let Some(accuracy) = info.router_accuracy {
-                        ui.label(tr.tf("try.router_accuracy", &[("percent", &format!("{:.1}", accuracy * 100.0))]));
+                        ui.label(tr.tf(
+                            "try.router_accuracy",
+                            &[("percent", &format!("{:.1}", accuracy * 100.0))],
+                        ));
                     }
                 }
                 _ => {}
@@ -271,18 +291,30 @@ impl TryScreen {
         .labelled_by(label.id);
 
         self.module_picker(ui, tr);
-        let classification = self.loaded.as_ref().is_some_and(|info| info.task == Task::Classification);
+        let classification = self
+            .loaded
+            .as_ref()
+            .is_some_and(|info| info.task == Task::Classification);
         ui.horizontal(|ui| {
             if !classification {
                 ui.label(tr.t("try.max_new_tokens"));
                 ui.add(egui::DragValue::new(&mut self.request.max_new_tokens).range(1..=1024));
                 ui.label(tr.t("try.temperature"));
-                ui.add(egui::DragValue::new(&mut self.request.temperature).range(0.0..=2.0).speed(0.05));
+                ui.add(
+                    egui::DragValue::new(&mut self.request.temperature)
+                        .range(0.0..=2.0)
+                        .speed(0.05),
+                );
                 ui.label(tr.t("try.seed"));
                 ui.add(egui::DragValue::new(&mut self.request.seed));
             }
-            let ready = self.loaded.is_some() && self.busy.is_none() && !self.request.prompt.trim().is_empty();
-            if ui.add_enabled(ready, egui::Button::new(tr.t("try.compare"))).clicked() {
+            let ready = self.loaded.is_some()
+                && self.busy.is_none()
+                && !self.request.prompt.trim().is_empty();
+            if ui
+                .add_enabled(ready, egui::Button::new(tr.t("try.compare")))
+                .clicked()
+            {
                 self.compare();
             }
             if self.busy == Some(Busy::Comparing) {
@@ -318,7 +350,11 @@ impl TryScreen {
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.request.module, None, automatic);
                     for module in &info.modules {
-                        ui.selectable_value(&mut self.request.module, Some(module.name.clone()), module.title(chinese).to_string());
+                        ui.selectable_value(
+                            &mut self.request.module,
+                            Some(module.name.clone()),
+                            module.title(chinese).to_string(),
+                        );
                     }
                 })
                 .response
@@ -335,7 +371,11 @@ impl TryScreen {
         if self.result_prompt != self.request.prompt {
             ui.colored_label(ui.visuals().warn_fg_color, tr.t("try.stale"));
         }
-        let mut adapter_name = self.loaded.as_ref().map(|info| info.adapter_name.clone()).unwrap_or_default();
+        let mut adapter_name = self
+            .loaded
+            .as_ref()
+            .map(|info| info.adapter_name.clone())
+            .unwrap_or_default();
         if let (Some(route), Some(info)) = (&self.route, &self.loaded) {
             let chinese = tr.language() == Language::SimplifiedChinese;
             let title = info
@@ -349,8 +389,18 @@ impl TryScreen {
                 .iter()
                 .find(|(name, _)| *name == route.module)
                 .map_or(0.0, |(_, p)| *p);
-            let key = if route.automatic { "try.routed_automatic" } else { "try.routed_by_hand" };
-            ui.label(tr.tf(key, &[("module", &title), ("percent", &format!("{:.1}", probability * 100.0))]));
+            let key = if route.automatic {
+                "try.routed_automatic"
+            } else {
+                "try.routed_by_hand"
+            };
+            ui.label(tr.tf(
+                key,
+                &[
+                    ("module", &title),
+                    ("percent", &format!("{:.1}", probability * 100.0)),
+                ],
+            ));
             adapter_name = title;
         }
         ui.columns(2, |columns| {
@@ -361,7 +411,11 @@ impl TryScreen {
                     answer(&mut columns[0], tr, base);
                     answer(&mut columns[1], tr, adapted);
                 }
-                Comparison::Classification { labels, base, adapted } => {
+                Comparison::Classification {
+                    labels,
+                    base,
+                    adapted,
+                } => {
                     scores(&mut columns[0], tr, labels, base);
                     scores(&mut columns[1], tr, labels, adapted);
                 }
@@ -379,7 +433,11 @@ fn worker_threads() -> usize {
 fn answer(ui: &mut egui::Ui, tr: &Translator, answer: &Answer) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_min_height(80.0);
-        ui.add(egui::Label::new(displayable(&answer.text)).selectable(true).wrap());
+        ui.add(
+            egui::Label::new(displayable(&answer.text))
+                .selectable(true)
+                .wrap(),
+        );
     });
     if answer.truncated {
         ui.weak(tr.tf("try.truncated", &[("tokens", &answer.token_count)]));
@@ -388,10 +446,17 @@ fn answer(ui: &mut egui::Ui, tr: &Translator, answer: &Answer) {
 
 fn scores(ui: &mut egui::Ui, tr: &Translator, labels: &[String], scores: &LabelScores) {
     let best = labels.get(scores.best).map(String::as_str).unwrap_or("");
-    let probability = scores.probabilities.get(scores.best).copied().unwrap_or(0.0);
+    let probability = scores
+        .probabilities
+        .get(scores.best)
+        .copied()
+        .unwrap_or(0.0);
     ui.label(tr.tf(
         "try.predicted",
-        &[("label", &best), ("percent", &format!("{:.1}", probability * 100.0))],
+        &[
+            ("label", &best),
+            ("percent", &format!("{:.1}", probability * 100.0)),
+        ],
     ));
     for (label, probability) in labels.iter().zip(&scores.probabilities) {
         ui.horizontal(|ui| {

@@ -11,22 +11,24 @@ pub const PREVIEW_ROWS: usize = 20;
 const CELL_CHARS: usize = 80;
 
 pub fn show(ui: &mut egui::Ui, tr: &Translator, data: &LoadedData) {
-    egui::Grid::new("dataset_summary").num_columns(2).show(ui, |ui| {
-        ui.label(tr.t("preview.file_kind"));
-        ui.label(file_kind_name(tr, data.file_kind));
-        ui.end_row();
-        ui.label(tr.t("preview.format"));
-        ui.label(format_name(tr, data.format));
-        ui.end_row();
-        ui.label(tr.t("preview.mapping"));
-        let mapping: Vec<String> = data
-            .column_mapping
-            .iter()
-            .map(|(role, column)| format!("{role} ← {column}"))
-            .collect();
-        ui.label(mapping.join(", "));
-        ui.end_row();
-    });
+    egui::Grid::new("dataset_summary")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label(tr.t("preview.file_kind"));
+            ui.label(file_kind_name(tr, data.file_kind));
+            ui.end_row();
+            ui.label(tr.t("preview.format"));
+            ui.label(format_name(tr, data.format));
+            ui.end_row();
+            ui.label(tr.t("preview.mapping"));
+            let mapping: Vec<String> = data
+                .column_mapping
+                .iter()
+                .map(|(role, column)| format!("{role} ← {column}"))
+                .collect();
+            ui.label(mapping.join(", "));
+            ui.end_row();
+        });
 
     ui.add_space(4.0);
     egui::ScrollArea::both()
@@ -43,7 +45,9 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, data: &LoadedData) {
                     ui.end_row();
                     for example in data.examples.iter().take(PREVIEW_ROWS) {
                         ui.label(example.source_line.to_string());
-                        ui.label(displayable(&shorten(example.user_text().unwrap_or_default())));
+                        ui.label(displayable(&shorten(
+                            example.user_text().unwrap_or_default(),
+                        )));
                         ui.label(displayable(&shorten(&example.target)));
                         ui.end_row();
                     }
@@ -67,14 +71,23 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, data: &LoadedData) {
 pub fn problem_text(tr: &Translator, problem: &DataProblem) -> String {
     let position = match problem.file_kind {
         FileKind::JsonArray => tr.tf("preview.problem_item", &[("line", &problem.line)]),
-        FileKind::Jsonl | FileKind::Csv | FileKind::Tsv => tr.tf("preview.problem_line", &[("line", &problem.line)]),
+        FileKind::Jsonl | FileKind::Csv | FileKind::Tsv => {
+            tr.tf("preview.problem_line", &[("line", &problem.line)])
+        }
     };
     match &problem.field {
         Some(field) => tr.tf(
             "preview.problem_with_field",
-            &[("position", &position), ("field", field), ("message", &problem.message)],
+            &[
+                ("position", &position),
+                ("field", field),
+                ("message", &problem.message),
+            ],
         ),
-        None => tr.tf("preview.problem", &[("position", &position), ("message", &problem.message)]),
+        None => tr.tf(
+            "preview.problem",
+            &[("position", &position), ("message", &problem.message)],
+        ),
     }
 }
 

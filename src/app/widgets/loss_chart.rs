@@ -15,7 +15,10 @@ impl LossSeries {
     /// Reads the step and eval events of a run's metrics.jsonl; other lines are skipped.
     pub fn from_metrics(text: &str) -> Self {
         let mut series = LossSeries::default();
-        for value in text.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
+        for value in text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        {
             let (Some(step), Some(loss)) = (value["step"].as_f64(), value["loss"].as_f64()) else {
                 continue;
             };
@@ -34,7 +37,12 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, series: &LossSeries) {
 }
 
 /// Draws the chart under `id`, for screens that show several.
-pub fn show_with_id(ui: &mut egui::Ui, tr: &Translator, series: &LossSeries, id: impl std::hash::Hash) {
+pub fn show_with_id(
+    ui: &mut egui::Ui,
+    tr: &Translator,
+    series: &LossSeries,
+    id: impl std::hash::Hash,
+) {
     ui.label(egui::RichText::new(tr.t("chart.loss_title")).strong());
     if series.train.is_empty() && series.eval.is_empty() {
         ui.label(tr.t("chart.loss_empty"));
@@ -52,7 +60,9 @@ pub fn show_with_id(ui: &mut egui::Ui, tr: &Translator, series: &LossSeries, id:
         .show(ui, |plot| {
             plot.line(Line::new(train_name, PlotPoints::from(series.train.clone())).width(2.0));
             if !series.eval.is_empty() {
-                plot.points(Points::new(eval_name, PlotPoints::from(series.eval.clone())).radius(4.0));
+                plot.points(
+                    Points::new(eval_name, PlotPoints::from(series.eval.clone())).radius(4.0),
+                );
             }
         });
 }

@@ -22,7 +22,11 @@ pub struct ShiftHistory {
 
 impl ShiftHistory {
     pub fn push(&mut self, snapshot: &ShiftSnapshot) {
-        for shift in snapshot.layers.iter().filter(|s| snapshot.intervened_layers.contains(&s.layer)) {
+        for shift in snapshot
+            .layers
+            .iter()
+            .filter(|s| snapshot.intervened_layers.contains(&s.layer))
+        {
             self.layers
                 .entry(shift.layer)
                 .or_default()
@@ -40,7 +44,12 @@ pub enum EmptyReason {
     Waiting { every: usize },
 }
 
-pub fn show(ui: &mut egui::Ui, tr: &Translator, snapshots: &VecDeque<ShiftSnapshot>, empty_reason: EmptyReason) {
+pub fn show(
+    ui: &mut egui::Ui,
+    tr: &Translator,
+    snapshots: &VecDeque<ShiftSnapshot>,
+    empty_reason: EmptyReason,
+) {
     ui.label(egui::RichText::new(tr.t("chart.shift_title")).strong());
     let Some(latest) = snapshots.back() else {
         let text = match empty_reason {
@@ -70,8 +79,16 @@ pub fn show(ui: &mut egui::Ui, tr: &Translator, snapshots: &VecDeque<ShiftSnapsh
                 let name = tr.tf("chart.shift_step", &[("step", &snapshot.step)]);
                 // The newest line is opaque; each older one loses an equal share of opacity.
                 let opacity = 1.0 - age as f32 / (count as f32 + 1.0);
-                let color = if age == 0 { accent } else { base.gamma_multiply(opacity * 0.6) };
-                plot.line(Line::new(name, PlotPoints::from(points)).color(color).width(if age == 0 { 2.5 } else { 1.0 }));
+                let color = if age == 0 {
+                    accent
+                } else {
+                    base.gamma_multiply(opacity * 0.6)
+                };
+                plot.line(
+                    Line::new(name, PlotPoints::from(points))
+                        .color(color)
+                        .width(if age == 0 { 2.5 } else { 1.0 }),
+                );
             }
             let marker_name = tr.t("chart.intervened_layer");
             for layer in &latest.intervened_layers {
