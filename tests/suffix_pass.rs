@@ -15,7 +15,7 @@ use reft_studio::reft::{
 use reft_studio::train::batch::{Batch, TokenizedExample};
 use reft_studio::train::loss::{batch_loss, general_batch_loss};
 use reft_studio::train::prefix_cache::PrefixCache;
-use reft_studio::train::replay::{replay_batches, replay_set, REPLAY_LAYER};
+use reft_studio::train::replay::{replay_batches, replay_set, replay_set_at, REPLAY_LAYER};
 
 type LossFn = fn(
     &Decoder,
@@ -145,6 +145,19 @@ fn suffix_pass_matches_autograd_on_tiny_models() {
             ),
             (InterventionKind::Noreft, 1, Positions::Every, true),
             (InterventionKind::Loreft, last, Positions::Prompt, true),
+            // Only the last prompt tokens: earlier rows are frozen and skip the backward.
+            (
+                InterventionKind::Loreft,
+                1,
+                Positions::FirstLast { first: 0, last: 1 },
+                true,
+            ),
+            (
+                InterventionKind::Noreft,
+                0,
+                Positions::FirstLast { first: 0, last: 2 },
+                false,
+            ),
         ];
         for (kind, layer, positions, tied) in cases {
             let set = tiny_set(decoder, kind, layer, positions.clone(), tied);

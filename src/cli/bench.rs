@@ -12,10 +12,11 @@ use candle_core::Device;
 use clap::Args;
 use reft_studio::model::loader;
 use reft_studio::model::source::ModelFiles;
+use reft_studio::reft::Positions;
 use reft_studio::train::loss::{general_batch_loss, timed_batch_loss, LossTimings};
 use reft_studio::train::optimizer::ClippedAdamW;
 use reft_studio::train::prefix_cache::PrefixCache;
-use reft_studio::train::replay::{replay_batches, replay_set};
+use reft_studio::train::replay::{replay_batches, replay_set_at};
 use reft_studio::train::schedule::{learning_rate, Schedule};
 use serde::Serialize;
 
@@ -40,6 +41,11 @@ pub struct BenchArgs {
     /// CPU suffix pass.
     #[arg(long)]
     general_pass: bool,
+
+    /// Edit only the last prompt token ("l1", as the quick start and the classification
+    /// default do) instead of the first and the last.
+    #[arg(long)]
+    last_prompt_token: bool,
 }
 
 /// Memory for the frozen-prefix cache; the replay needs about 20 MiB.
@@ -80,7 +86,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     phases.insert("load_model".to_string(), started.elapsed().as_secs_f64());
 
     let replay: serde_json::Value = serde_json::from_str(REPLAY)?;
-    let set = replay_set(&replay, model.config().hidden_size).map_err(anyhow::Error::msg)?;
+    let positions = if args.last_prompt_token {
+        Positions::FirstLast { first: 0, last: 1 }
+    } else {
+        Positions::FirstLast { first: 1, last: 1 }
+    };
+    let set = replay_set_at(&replay, model.config().hidden_size, positions)
+        .map_err(anyhow::Error::msg)?;
     let batches = replay_batches(&replay).map_err(anyhow::Error::msg)?;
     let total = batches.len();
     let mut optimizer = ClippedAdamW::new(set.vars(), 4e-3, 0.0, Some(1.0))?;

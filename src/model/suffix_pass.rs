@@ -20,6 +20,16 @@ use super::error::{ModelError, Result};
 /// Label rows scored per pass of the LM head; bounds the logits buffer (256 x vocab).
 const HEAD_CHUNK_ROWS: usize = 256;
 
+/// One sequence of a batch given to [`Decoder::suffix_loss`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedSequence {
+    /// Tokens, padding excluded.
+    pub len: usize,
+    /// Leading positions that no intervention edits, directly or through attention: the
+    /// positions before the first edited one. They get no gradient.
+    pub frozen: usize,
+}
+
 /// What [`Decoder::suffix_loss`] returns.
 pub struct SuffixLoss {
     /// Mean cross-entropy over the label positions.
@@ -39,39 +49,87 @@ pub struct SuffixTimings {
     pub blocks_backward: f64,
 }
 
-/// The batch's sequences, packed end to end: row `r` of a [tokens, width] buffer is
-/// position `positions[r]` of sequence `seq_of[r]`.
+/// Where each token of the batch sits in the pass's [tokens, width] buffers. Each sequence
+/// starts with `frozen` positions that come before every edited one: the intervention
+/// cannot change them in any block, so they need a forward pass (later tokens attend to
+/// them) but no gradient. All frozen rows come first, then all live rows, so that the
+/// backward runs on one contiguous block of rows.
 struct Packing {
-    /// (first row, length) of each sequence.
-    spans: Vec<(usize, usize)>,
+    sequences: Vec<SequenceRows>,
+    /// The position of each row within its sequence.
     positions: Vec<usize>,
     tokens: usize,
+    /// The first live row; rows before it are frozen.
+    live_from: usize,
+}
+
+#[derive(Clone, Copy)]
+struct SequenceRows {
+    len: usize,
+    frozen: usize,
+    /// Rows of positions 0..frozen start here.
+    frozen_start: usize,
+    /// Rows of positions frozen..len start here.
+    live_start: usize,
+}
+
+impl SequenceRows {
+    /// The row of position `pos`.
+    fn row(&self, pos: usize) -> usize {
+        if pos < self.frozen {
+            self.frozen_start + pos
+        } else {
+            self.live_start + pos - self.frozen
+        }
+    }
 }
 
 impl Packing {
-    fn new(lengths: &[usize]) -> Self {
-        let mut spans = Vec::with_capacity(lengths.len());
-        let mut positions = Vec::new();
-        let mut start = 0;
-        for &len in lengths {
-            spans.push((start, len));
-            positions.extend(0..len);
-            start += len;
+    fn new(lengths: &[usize], frozen: &[usize]) -> Self {
+        let live_from: usize = lengths
+            .iter()
+            .zip(frozen)
+            .map(|(&len, &f)| f.min(len))
+            .sum();
+        let mut sequences = Vec::with_capacity(lengths.len());
+        let (mut frozen_start, mut live_start) = (0, live_from);
+        for (&len, &f) in lengths.iter().zip(frozen) {
+            let f = f.min(len);
+            sequences.push(SequenceRows {
+                len,
+                frozen: f,
+                frozen_start,
+                live_start,
+            });
+            frozen_start += f;
+            live_start += len - f;
+        }
+        let tokens = live_start;
+        let mut positions = vec![0; tokens];
+        for seq in &sequences {
+            for pos in 0..seq.len {
+                positions[seq.row(pos)] = pos;
+            }
         }
         Self {
-            spans,
+            sequences,
             positions,
-            tokens: start,
+            tokens,
+            live_from,
         }
+    }
+
+    fn live_rows(&self) -> usize {
+        self.tokens - self.live_from
     }
 
     /// Offset of each sequence's attention probabilities ([heads, len, len] each).
     fn prob_offsets(&self, heads: usize) -> (Vec<usize>, usize) {
-        let mut offsets = Vec::with_capacity(self.spans.len());
+        let mut offsets = Vec::with_capacity(self.sequences.len());
         let mut total = 0;
-        for &(_, len) in &self.spans {
+        for seq in &self.sequences {
             offsets.push(total);
-            total += heads * len * len;
+            total += heads * seq.len * seq.len;
         }
         (offsets, total)
     }
@@ -367,8 +425,35 @@ impl Heads {
     }
 }
 
-/// Causal attention within each packed sequence. Returns the context [tokens, q_width] and
-/// the attention probabilities, [heads, len, len] per sequence.
+/// Writes `local` ([len - from, width], in position order) into columns
+/// `column..column + width` of the rows of `seq` in a [tokens, stride] buffer, where row
+/// `r` of the buffer holds token row `r + row_offset`.
+///
+/// SAFETY: `dst` must cover those rows, and no other thread may write those elements.
+unsafe fn scatter_rows(
+    dst: SharedMut,
+    stride: usize,
+    row_offset: usize,
+    column: usize,
+    local: &[f32],
+    seq: &SequenceRows,
+    from: usize,
+) {
+    let width = local.len() / (seq.len - from).max(1);
+    for (i, pos) in (from..seq.len).enumerate() {
+        let start = (seq.row(pos) - row_offset) * stride + column;
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                local.as_ptr().add(i * width),
+                dst.ptr().add(start),
+                width,
+            );
+        }
+    }
+}
+
+/// Causal attention within each sequence. Returns the context [tokens, q_width] and the
+/// attention probabilities, [heads, len, len] per sequence.
 fn attention_forward(
     q: &[f32],
     k: &[f32],
@@ -383,14 +468,19 @@ fn attention_forward(
     let context_ptr = SharedMut(context.as_mut_ptr());
     let probs_ptr = SharedMut(probs.as_mut_ptr());
 
-    let tasks: Vec<(usize, usize)> = (0..packing.spans.len())
+    let tasks: Vec<(usize, usize)> = (0..packing.sequences.len())
         .flat_map(|s| (0..shape.heads).map(move |h| (s, h)))
         .collect();
     tasks.par_iter().for_each(|&(s, h)| {
-        let (start, len) = packing.spans[s];
+        let seq = &packing.sequences[s];
+        let len = seq.len;
         let kv = h / shape.group();
-        // SAFETY: task (s, h) writes only head h's columns of sequence s's rows of the
-        // context, and its own [len, len] block of the probabilities.
+        let q_local = gather_rows(q, qw, 0, h * hd, hd, seq, 0);
+        let k_local = gather_rows(k, kw, 0, kv * hd, hd, seq, 0);
+        let v_local = gather_rows(v, kw, 0, kv * hd, hd, seq, 0);
+        let mut context_local = vec![0.0; len * hd];
+        // SAFETY: task (s, h) writes only its own [len, len] block of the probabilities and
+        // head h's columns of sequence s's rows of the context.
         unsafe {
             let p = probs_ptr.ptr().add(prob_offsets[s] + h * len * len);
             matmul(
@@ -398,8 +488,8 @@ fn attention_forward(
                 p,
                 len,
                 false,
-                View::strided(q.as_ptr().add(start * qw + h * hd), qw, 1),
-                View::strided(k.as_ptr().add(start * kw + kv * hd), 1, kw),
+                View::rows(&q_local, hd),
+                View::transposed(&k_local, hd),
                 shape.scale(),
                 Parallelism::None,
             );
@@ -417,21 +507,23 @@ fn attention_forward(
             }
             matmul(
                 (len, hd, len),
-                context_ptr.ptr().add(start * qw + h * hd),
-                qw,
+                context_local.as_mut_ptr(),
+                hd,
                 false,
                 View::strided(p, len, 1),
-                View::strided(v.as_ptr().add(start * kw + kv * hd), kw, 1),
+                View::rows(&v_local, hd),
                 1.0,
                 Parallelism::None,
             );
+            scatter_rows(context_ptr, qw, 0, h * hd, &context_local, seq, 0);
         }
     });
     (context, probs)
 }
 
-/// The backward of [`attention_forward`]: gradients of the (rotated) queries and keys and
-/// of the values, given the context's gradient.
+/// The backward of [`attention_forward`] for the live rows: gradients of the (rotated)
+/// queries and keys and of the values, [live rows, width] each, given the live rows' context
+/// gradient. Frozen rows get none: the intervention cannot change them.
 fn attention_backward(
     saved: &Saved,
     d_context: &[f32],
@@ -440,9 +532,11 @@ fn attention_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (qw, kw, hd) = (shape.q_width(), shape.kv_width(), shape.head_dim);
     let (prob_offsets, _) = packing.prob_offsets(shape.heads);
-    let mut dq = vec![0.0; packing.tokens * qw];
-    let mut dk = vec![0.0; packing.tokens * kw];
-    let mut dv = vec![0.0; packing.tokens * kw];
+    let live = packing.live_rows();
+    let offset = packing.live_from;
+    let mut dq = vec![0.0; live * qw];
+    let mut dk = vec![0.0; live * kw];
+    let mut dv = vec![0.0; live * kw];
     let (dq_ptr, dk_ptr, dv_ptr) = (
         SharedMut(dq.as_mut_ptr()),
         SharedMut(dk.as_mut_ptr()),
@@ -450,25 +544,36 @@ fn attention_backward(
     );
     let (q, k, v, probs) = (&saved.q, &saved.k, &saved.v, &saved.probs);
 
-    let tasks: Vec<(usize, usize)> = (0..packing.spans.len())
+    let tasks: Vec<(usize, usize)> = (0..packing.sequences.len())
+        .filter(|&s| packing.sequences[s].frozen < packing.sequences[s].len)
         .flat_map(|s| (0..shape.kv_heads).map(move |g| (s, g)))
         .collect();
     tasks.par_iter().for_each(|&(s, kv)| {
-        let (start, len) = packing.spans[s];
-        let mut d_scores = vec![0.0; len * len];
+        let seq = &packing.sequences[s];
+        let (len, f) = (seq.len, seq.frozen);
+        let n = len - f;
+        let k_local = gather_rows(k, kw, 0, kv * hd, hd, seq, 0);
+        let v_local = gather_rows(v, kw, 0, kv * hd, hd, seq, 0);
+        let mut dk_local = vec![0.0; n * hd];
+        let mut dv_local = vec![0.0; n * hd];
+        let mut d_scores = vec![0.0; n * len];
         for h in kv * shape.group()..(kv + 1) * shape.group() {
-            let p = &probs[prob_offsets[s] + h * len * len..][..len * len];
-            // SAFETY: task (s, kv) writes only sequence s's rows of dq's columns for the
-            // query heads of group kv, and of dk's and dv's columns for head kv.
+            // Rows f.. of this head's [len, len] probabilities: the live queries.
+            let p = &probs[prob_offsets[s] + h * len * len + f * len..][..n * len];
+            let q_live = gather_rows(q, qw, 0, h * hd, hd, seq, f);
+            let d_ctx = gather_rows(d_context, qw, offset, h * hd, hd, seq, f);
+            let mut dq_local = vec![0.0; n * hd];
+            // SAFETY: the local buffers are sized for these products, and task (s, kv)
+            // writes only sequence s's live rows of dq's columns for the query heads of
+            // group kv, and of dk's and dv's columns for head kv.
             unsafe {
-                let d_ctx = View::strided(d_context.as_ptr().add(start * qw + h * hd), qw, 1);
                 matmul(
-                    (len, len, hd),
+                    (n, len, hd),
                     d_scores.as_mut_ptr(),
                     len,
                     false,
-                    d_ctx,
-                    View::strided(v.as_ptr().add(start * kw + kv * hd), 1, kw),
+                    View::rows(&d_ctx, hd),
+                    View::transposed(&v_local, hd),
                     1.0,
                     Parallelism::None,
                 );
@@ -480,39 +585,66 @@ fn attention_backward(
                     }
                 }
                 matmul(
-                    (len, hd, len),
-                    dq_ptr.ptr().add(start * qw + h * hd),
-                    qw,
+                    (n, hd, len),
+                    dq_local.as_mut_ptr(),
+                    hd,
                     false,
                     View::rows(&d_scores, len),
-                    View::strided(k.as_ptr().add(start * kw + kv * hd), kw, 1),
+                    View::rows(&k_local, hd),
+                    1.0,
+                    Parallelism::None,
+                );
+                // Keys and values of the live positions: columns f.. of the scores.
+                matmul(
+                    (n, hd, n),
+                    dk_local.as_mut_ptr(),
+                    hd,
+                    true,
+                    View::strided(d_scores.as_ptr().add(f), 1, len),
+                    View::rows(&q_live, hd),
                     1.0,
                     Parallelism::None,
                 );
                 matmul(
-                    (len, hd, len),
-                    dk_ptr.ptr().add(start * kw + kv * hd),
-                    kw,
+                    (n, hd, n),
+                    dv_local.as_mut_ptr(),
+                    hd,
                     true,
-                    View::transposed(&d_scores, len),
-                    View::strided(q.as_ptr().add(start * qw + h * hd), qw, 1),
+                    View::strided(p.as_ptr().add(f), 1, len),
+                    View::rows(&d_ctx, hd),
                     1.0,
                     Parallelism::None,
                 );
-                matmul(
-                    (len, hd, len),
-                    dv_ptr.ptr().add(start * kw + kv * hd),
-                    kw,
-                    true,
-                    View::transposed(p, len),
-                    d_ctx,
-                    1.0,
-                    Parallelism::None,
-                );
+                scatter_rows(dq_ptr, qw, offset, h * hd, &dq_local, seq, f);
             }
+        }
+        // SAFETY: as above.
+        unsafe {
+            scatter_rows(dk_ptr, kw, offset, kv * hd, &dk_local, seq, f);
+            scatter_rows(dv_ptr, kw, offset, kv * hd, &dv_local, seq, f);
         }
     });
     (dq, dk, dv)
+}
+
+/// Copies columns `column..column + width` of the rows of `seq`, in position order from
+/// position `from` on, out of a [tokens, stride] buffer whose row `r` holds token row
+/// `r + row_offset`: [len - from, width].
+fn gather_rows(
+    data: &[f32],
+    stride: usize,
+    row_offset: usize,
+    column: usize,
+    width: usize,
+    seq: &SequenceRows,
+    from: usize,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity((seq.len - from) * width);
+    for pos in from..seq.len {
+        let start = (seq.row(pos) - row_offset) * stride + column;
+        out.extend_from_slice(&data[start..start + width]);
+    }
+    out
 }
 
 /// What one block's backward needs from its forward (its input is kept by the caller).
@@ -589,20 +721,23 @@ impl Decoder {
     }
 
     /// Runs blocks `first..` on `input` (the input of block `first`, [tokens, hidden] with
-    /// the sequences of `lengths` packed end to end), then the final norm and the head at
+    /// the rows of `sequences` end to end), then the final norm and the head at
     /// `label_rows`, and returns the mean cross-entropy against `label_ids` with its
-    /// gradient with respect to `input`. `first` may equal the number of blocks (the
+    /// gradient with respect to `input`. That gradient is zero on each sequence's frozen
+    /// rows, which the backward skips. `first` may equal the number of blocks (the
     /// intervention sits on the last one).
     pub fn suffix_loss(
         &self,
         input: &[f32],
-        lengths: &[usize],
+        sequences: &[PackedSequence],
         first: usize,
         label_rows: &[usize],
         label_ids: &[u32],
     ) -> Result<SuffixLoss> {
         let hidden = self.config.hidden_size;
-        let packing = Packing::new(lengths);
+        let lengths: Vec<usize> = sequences.iter().map(|s| s.len).collect();
+        let frozen: Vec<usize> = sequences.iter().map(|s| s.frozen).collect();
+        let packing = Packing::new(&lengths, &frozen);
         let longest = lengths.iter().copied().max().unwrap_or(0);
         if !self.supports_suffix_pass(longest) {
             return Err(unsupported("this model or device needs the general pass"));
@@ -610,9 +745,24 @@ impl Decoder {
         if input.len() != packing.tokens * hidden || first > self.blocks.len() {
             return Err(unsupported("the input does not match the packed sequences"));
         }
-        if label_rows.is_empty() || label_rows.len() != label_ids.len() {
+        if label_rows.is_empty()
+            || label_rows.len() != label_ids.len()
+            || label_rows.iter().any(|&r| r >= packing.tokens)
+        {
             return Err(unsupported("the labels do not match their rows"));
         }
+
+        // The caller's rows are the sequences end to end; the pass puts frozen rows first.
+        let mut row_of_input = Vec::with_capacity(packing.tokens);
+        for seq in &packing.sequences {
+            row_of_input.extend((0..seq.len).map(|pos| seq.row(pos)));
+        }
+        let mut x = vec![0.0; input.len()];
+        for (from, &to) in row_of_input.iter().enumerate() {
+            x[to * hidden..(to + 1) * hidden]
+                .copy_from_slice(&input[from * hidden..(from + 1) * hidden]);
+        }
+        let label_rows: Vec<usize> = label_rows.iter().map(|&r| row_of_input[r]).collect();
 
         let cos = HostSlice::new(&self.rope.cos)?;
         let sin = HostSlice::new(&self.rope.sin)?;
@@ -622,7 +772,7 @@ impl Decoder {
         // Forward, keeping each block's input and what its backward needs.
         let mut timings = SuffixTimings::default();
         let started = Instant::now();
-        let mut inputs = vec![input.to_vec()];
+        let mut inputs = vec![x];
         let mut saved = Vec::new();
         for block in &self.blocks[first..] {
             let x = inputs.last().expect("the input is first");
@@ -630,15 +780,16 @@ impl Decoder {
             inputs.push(y);
             saved.push(s);
         }
-
         timings.blocks_forward = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
         let top = inputs.pop().expect("the input is first");
-        let (loss, mut grad) = self.head_loss(&top, label_rows, label_ids, eps)?;
+        let (loss, grad) = self.head_loss(&top, &label_rows, label_ids, eps)?;
         timings.head = started.elapsed().as_secs_f64();
 
+        // Backward over the live rows only.
         let started = Instant::now();
+        let mut grad = grad[packing.live_from * hidden..].to_vec();
         for (block, (x, s)) in self.blocks[first..]
             .iter()
             .zip(inputs.iter().zip(&saved))
@@ -647,9 +798,18 @@ impl Decoder {
             grad = block_backward(block, x, s, grad, &packing, tables)?;
         }
         timings.blocks_backward = started.elapsed().as_secs_f64();
+
+        let mut input_grad = vec![0.0; input.len()];
+        for (to, &from) in row_of_input.iter().enumerate() {
+            if from >= packing.live_from {
+                let from = from - packing.live_from;
+                input_grad[to * hidden..(to + 1) * hidden]
+                    .copy_from_slice(&grad[from * hidden..(from + 1) * hidden]);
+            }
+        }
         Ok(SuffixLoss {
             loss,
-            input_grad: grad,
+            input_grad,
             timings,
         })
     }
@@ -814,19 +974,25 @@ fn block_backward(
 ) -> Result<Vec<f32>> {
     let w = BlockWeights::new(block)?;
     let shape = heads_of(block);
-    let rows = packing.tokens;
-    let hidden = x.len() / rows.max(1);
-    let inner = saved.gate.len() / rows.max(1);
+    let hidden = x.len() / packing.tokens.max(1);
+    let inner = saved.gate.len() / packing.tokens.max(1);
+
+    // Everything below works on the live rows, the last `rows` of each buffer.
+    let rows = packing.live_rows();
+    let from = packing.live_from;
+    let (gate, up) = (&saved.gate[from * inner..], &saved.up[from * inner..]);
+    let (mid, inv_mid) = (&saved.mid[from * hidden..], &saved.inv_mid[from..]);
+    let (x, inv_input) = (&x[from * hidden..], &saved.inv_input[from..]);
+    let positions = &packing.positions[from..];
 
     // MLP: d activated, then through silu(gate) * up to the gate and up projections.
-    let down = w.down.get()?;
     let mut d_gate = vec![0.0; rows * inner];
-    linear_input_grad(&d_out, rows, down, hidden, &mut d_gate, false);
+    linear_input_grad(&d_out, rows, w.down.get()?, hidden, &mut d_gate, false);
     let mut d_up = vec![0.0; rows * inner];
     d_gate
         .par_iter_mut()
         .zip(d_up.par_iter_mut())
-        .zip(saved.gate.par_iter().zip(saved.up.par_iter()))
+        .zip(gate.par_iter().zip(up.par_iter()))
         .for_each(|((dg, du), (&g, &u))| {
             let s = sigmoid(g);
             let d_act = *dg;
@@ -837,13 +1003,7 @@ fn block_backward(
     linear_input_grad(&d_gate, rows, w.gate.get()?, inner, &mut d_normed, false);
     linear_input_grad(&d_up, rows, w.up.get()?, inner, &mut d_normed, true);
     let mut d_mid = d_out;
-    rms_norm_grad(
-        &mut d_mid,
-        &saved.mid,
-        &saved.inv_mid,
-        w.post_norm.get()?,
-        &d_normed,
-    );
+    rms_norm_grad(&mut d_mid, mid, inv_mid, w.post_norm.get()?, &d_normed);
 
     // Attention.
     let mut d_context = vec![0.0; rows * shape.q_width()];
@@ -853,7 +1013,7 @@ fn block_backward(
         &mut dq,
         shape.q_width(),
         shape.head_dim,
-        &packing.positions,
+        positions,
         tables,
         true,
     );
@@ -861,7 +1021,7 @@ fn block_backward(
         &mut dk,
         shape.kv_width(),
         shape.head_dim,
-        &packing.positions,
+        positions,
         tables,
         true,
     );
@@ -871,13 +1031,7 @@ fn block_backward(
     linear_input_grad(&dk, rows, w.k.get()?, shape.kv_width(), &mut d_normed, true);
     linear_input_grad(&dv, rows, w.v.get()?, shape.kv_width(), &mut d_normed, true);
     let mut d_x = d_mid;
-    rms_norm_grad(
-        &mut d_x,
-        x,
-        &saved.inv_input,
-        w.input_norm.get()?,
-        &d_normed,
-    );
+    rms_norm_grad(&mut d_x, x, inv_input, w.input_norm.get()?, &d_normed);
     Ok(d_x)
 }
 

@@ -13,7 +13,8 @@ use candle_core::{Result, Tensor};
 use super::batch::Batch;
 use super::prefix_cache::PrefixCache;
 use crate::model::decoder::{BlockHook, Decoder, LogitsAt};
-use crate::model::suffix_pass::SuffixTimings;
+use crate::model::suffix_pass::{PackedSequence, SuffixTimings};
+use crate::reft::RowPositions;
 use crate::reft::{InterventionHook, InterventionSet};
 
 /// Mean cross-entropy over every label token in the batch (a token-weighted mean, as
@@ -125,6 +126,21 @@ pub fn labelled_logits(
     Ok(output.logits.expect("LogitsAt::Rows yields logits"))
 }
 
+/// The first position any module edits in `example`. Positions before it hold the same
+/// hidden states with or without the modules, in every block.
+fn first_edited_position(rows: &[Vec<RowPositions>], example: usize) -> Option<usize> {
+    rows.iter()
+        .filter_map(|module| module.get(example))
+        .filter_map(|positions| {
+            let fixed = positions.fixed.first().copied();
+            match (fixed, positions.from) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        })
+        .min()
+}
+
 /// The layer every module of `set` sits on, if they share one.
 fn single_layer(set: &InterventionSet) -> Option<usize> {
     let first = set.modules().first()?.layer;
@@ -160,15 +176,23 @@ fn suffix_batch_loss(
 
     let started = Instant::now();
     let rows = set.row_positions(&batch.lengths, false);
+    let sequences: Vec<PackedSequence> = batch
+        .lengths
+        .iter()
+        .enumerate()
+        .map(|(example, &(_, len))| PackedSequence {
+            len,
+            frozen: first_edited_position(&rows, example).unwrap_or(len),
+        })
+        .collect();
     let mut hook = InterventionHook::new(set, rows, training);
     let edited = hook.on_block_output(layer, &hidden, 0)?.unwrap_or(hidden);
 
     // Pack the real tokens end to end: padding costs nothing above the intervention.
     let (examples, seq, dim) = edited.dims3()?;
-    let lengths: Vec<usize> = batch.lengths.iter().map(|&(_, len)| len).collect();
     let mut starts = Vec::with_capacity(examples);
     let mut real_rows = Vec::with_capacity(batch.token_count);
-    for (example, &len) in lengths.iter().enumerate() {
+    for (example, &(_, len)) in batch.lengths.iter().enumerate() {
         starts.push(real_rows.len());
         real_rows.extend((0..len).map(|t| (example * seq + t) as u32));
     }
@@ -187,7 +211,7 @@ fn suffix_batch_loss(
     let input = packed.detach().flatten_all()?.to_vec1::<f32>()?;
     timings.intervention = started.elapsed().as_secs_f64();
     let out = decoder
-        .suffix_loss(&input, &lengths, layer + 1, &label_rows, &label_ids)
+        .suffix_loss(&input, &sequences, layer + 1, &label_rows, &label_ids)
         .map_err(model_error)?;
 
     // sum(packed * grad) has gradient `grad` with respect to `packed`; subtracting its own

@@ -18,16 +18,42 @@ const BYTES_PER_TOKEN: f64 = 3.0;
 /// Tokens the chat template adds around each prompt (SmolLM2's default system message and
 /// role markers come to about 30).
 const TEMPLATE_TOKENS: f64 = 32.0;
-/// Values kept per token and layer for the backward pass, in units of the hidden size and
-/// the MLP width: inputs of the norms, projections, RoPE and the MLP. An estimate, fitted to
-/// the replay's measured peak.
-const SAVED_HIDDEN_PER_TOKEN: f64 = 12.0;
-const SAVED_INTERMEDIATE_PER_TOKEN: f64 = 4.0;
-/// Memory the process uses besides weights and activations: code, tokenizer, allocator.
-const RUNTIME_BYTES: f64 = 250.0 * 1024.0 * 1024.0;
-/// The share of the matmul speed a training step reaches (the replay on this project's
-/// 2-core test machine: about 56 of 110 GFLOP/s).
-const STEP_EFFICIENCY: f64 = 0.5;
+/// How a training step runs, as the estimate models it: the CPU suffix pass when every
+/// module sits on one layer, else candle's autograd (the general pass).
+#[derive(Debug, Clone, Copy)]
+struct PassCosts {
+    /// Values kept per token and layer for the backward pass, in units of the hidden size
+    /// and of the MLP width, and attention probabilities per head and key.
+    saved_hidden: f64,
+    saved_intermediate: f64,
+    saved_probs_per_head: f64,
+    /// Memory the process uses besides weights and activations: code, tokenizer, allocator.
+    runtime_bytes: f64,
+    /// The share of the measured matmul speed a training step reaches.
+    efficiency: f64,
+}
+
+/// The suffix pass keeps the normed inputs' sources, q, k, v, the MLP's gate and up, and
+/// one probability per head and key. Fitted to the replay on this project's 2-core test
+/// machine: peak RSS 0.68 GiB, and 0.84 s per step without the prefix cache with a
+/// measured 290 GFLOP/s matmul.
+const SUFFIX_PASS: PassCosts = PassCosts {
+    saved_hidden: 4.0,
+    saved_intermediate: 2.0,
+    saved_probs_per_head: 1.0,
+    runtime_bytes: 100.0 * 1024.0 * 1024.0,
+    efficiency: 0.6,
+};
+
+/// Autograd keeps every op's inputs. Fitted to the replay through the general pass: peak
+/// RSS 1.28 GiB, and 1.16 s per step with the prefix cache.
+const GENERAL_PASS: PassCosts = PassCosts {
+    saved_hidden: 12.0,
+    saved_intermediate: 4.0,
+    saved_probs_per_head: 2.0,
+    runtime_bytes: 250.0 * 1024.0 * 1024.0,
+    efficiency: 0.35,
+};
 /// A run fits when its estimate stays under this share of the available memory.
 const MEMORY_HEADROOM: f64 = 0.9;
 
@@ -133,14 +159,23 @@ pub fn estimate(
         .min()
         .unwrap_or(0);
     let upper_layers = (model.num_layers - first_layer.min(model.num_layers)) as f64;
+    let mut layers = config
+        .interventions
+        .iter()
+        .flat_map(|i| i.resolved_layers(model.num_layers));
+    // TODO: GPU builds run the general pass whatever the layers; the estimate assumes the CPU.
+    let costs = match layers.next() {
+        Some(first) if layers.all(|l| l == first) => SUFFIX_PASS,
+        _ => GENERAL_PASS,
+    };
 
     // Memory: f32 weights, the activations one batch keeps for the backward pass above the
     // first intervened layer, the logits at the labelled positions, and the prefix cache.
     let batch_tokens = training.batch_size as f64 * data.mean_tokens;
     let weights = parameter_count(model) as f64 * F32_BYTES;
-    let per_token_layer = SAVED_HIDDEN_PER_TOKEN * hidden
-        + SAVED_INTERMEDIATE_PER_TOKEN * intermediate
-        + 2.0 * model.num_heads as f64 * data.mean_tokens;
+    let per_token_layer = costs.saved_hidden * hidden
+        + costs.saved_intermediate * intermediate
+        + costs.saved_probs_per_head * model.num_heads as f64 * data.mean_tokens;
     let activations = batch_tokens * upper_layers * per_token_layer * F32_BYTES;
     let label_tokens = training.batch_size as f64 * label_tokens_per_example(data);
     let logits = 3.0 * label_tokens * model.vocab_size as f64 * F32_BYTES;
@@ -148,7 +183,7 @@ pub fn estimate(
         (data.train_examples + data.eval_examples * data.labels_per_eval) as f64 * data.mean_tokens;
     let cache_budget = 2.0 * training.prefix_cache_mb as f64 * 1024.0 * 1024.0;
     let cache = (all_tokens * hidden * F32_BYTES).min(cache_budget);
-    let peak = weights + activations + logits + cache + RUNTIME_BYTES;
+    let peak = weights + activations + logits + cache + costs.runtime_bytes;
 
     // Time: matmul work per token, each layer's forward once per step (the layers below the
     // first intervened one only in the first epoch) and the backward through the layers above.
@@ -182,7 +217,7 @@ pub fn estimate(
         * data.mean_tokens
         * layer_flops
         * model.num_layers as f64;
-    let flops_per_second = machine.matmul_gflops * 1e9 * STEP_EFFICIENCY;
+    let flops_per_second = machine.matmul_gflops * 1e9 * costs.efficiency;
     let seconds = (train_flops + eval_flops) / flops_per_second.max(1.0);
 
     Estimate {

@@ -22,6 +22,16 @@ fn matrix(value: &serde_json::Value) -> Result<Tensor, String> {
 
 /// Builds the replay's module from its initial weights (`rotate_layer` is R, [hidden, 4]).
 pub fn replay_set(replay: &serde_json::Value, hidden: usize) -> Result<InterventionSet, String> {
+    replay_set_at(replay, hidden, Positions::FirstLast { first: 1, last: 1 })
+}
+
+/// [`replay_set`] with the module on other positions: the benchmark's "l1" variant edits
+/// only the last prompt token.
+pub fn replay_set_at(
+    replay: &serde_json::Value,
+    hidden: usize,
+    positions: Positions,
+) -> Result<InterventionSet, String> {
     let params = replay["init_params"]
         .as_object()
         .and_then(|o| o.values().next())
@@ -40,7 +50,7 @@ pub fn replay_set(replay: &serde_json::Value, hidden: usize) -> Result<Intervent
         kind: InterventionKind::Loreft,
         layers: LayerSelection::List(vec![REPLAY_LAYER]),
         rank: 4,
-        positions: Positions::FirstLast { first: 1, last: 1 },
+        positions,
         tied: true,
         ..InterventionConfig::default()
     };
