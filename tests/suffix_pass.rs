@@ -32,7 +32,18 @@ fn loss_and_gradients(
     set: &InterventionSet,
     batch: &Batch,
 ) -> (f32, Vec<Vec<f32>>) {
-    let loss = pass(decoder, set, batch, true, None).unwrap();
+    loss_and_gradients_cached(pass, decoder, set, batch, None)
+}
+
+/// [`loss_and_gradients`] with a prefix cache.
+fn loss_and_gradients_cached(
+    pass: LossFn,
+    decoder: &Decoder,
+    set: &InterventionSet,
+    batch: &Batch,
+    prefix: Option<&mut PrefixCache>,
+) -> (f32, Vec<Vec<f32>>) {
+    let loss = pass(decoder, set, batch, true, prefix).unwrap();
     let grads = loss.backward().unwrap();
     let gradients = set
         .vars()
@@ -214,5 +225,89 @@ fn modules_on_two_layers_take_the_general_pass() {
     assert_eq!(
         a, b,
         "two layers: batch_loss should be the general pass itself"
+    );
+}
+
+/// Asserts that the suffix pass agrees with autograd when the prefix cache also serves the
+/// frozen rows' keys and values (the second pass over the batch).
+fn assert_cached_pass_agrees(
+    decoder: &Decoder,
+    set: &InterventionSet,
+    batch: &Batch,
+    layer: usize,
+    tolerance: f32,
+    what: &str,
+) {
+    let (general_loss, general) = loss_and_gradients(general_batch_loss, decoder, set, batch);
+    let mut prefix = PrefixCache::new(layer, 64 << 20);
+    for pass in ["first pass", "frozen rows cached"] {
+        let (loss, gradients) =
+            loss_and_gradients_cached(batch_loss, decoder, set, batch, Some(&mut prefix));
+        assert!(
+            (loss - general_loss).abs() <= tolerance * general_loss.abs().max(1.0),
+            "{what}, {pass}: loss {loss}, {general_loss} through autograd"
+        );
+        for (i, (a, b)) in gradients.iter().zip(&general).enumerate() {
+            let scale = b.iter().map(|g| g.abs()).fold(0f32, f32::max);
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst <= tolerance * scale, "{what}, {pass}: parameter {i}'s gradients differ by {worst} (largest entry {scale})");
+        }
+    }
+}
+
+#[test]
+fn cached_frozen_rows_keep_loss_and_gradients() {
+    let batch = tiny_batch();
+    for name in ["tiny-llama", "tiny-qwen2"] {
+        let model = loader::load_files(ModelFiles::HfFolder(fixture(name)), &Device::Cpu).unwrap();
+        let decoder = &model.decoder;
+        let set = tiny_set(
+            decoder,
+            InterventionKind::Loreft,
+            0,
+            Positions::FirstLast { first: 0, last: 1 },
+            true,
+        );
+        assert_cached_pass_agrees(decoder, &set, &batch, 0, 1e-5, name);
+
+        // Example 0 has a 4-token prompt, so its first three positions are frozen.
+        let mut prefix = PrefixCache::new(0, 64 << 20);
+        batch_loss(decoder, &set, &batch, true, Some(&mut prefix)).unwrap();
+        assert!(
+            prefix.frozen_kv(&[5, 17, 42, 99, 7, 250, 3], 3).is_some(),
+            "{name}: frozen rows cached"
+        );
+        let bytes_after_first = prefix.bytes();
+        batch_loss(decoder, &set, &batch, true, Some(&mut prefix)).unwrap();
+        assert_eq!(
+            prefix.bytes(),
+            bytes_after_first,
+            "{name}: the second pass stores nothing new"
+        );
+    }
+}
+
+#[test]
+fn cached_frozen_rows_on_smollm2() {
+    let Some(model) = smollm2() else { return };
+    let replay = read_json("pyreft_loreft_replay.json");
+    let batches = replay_batches(&replay).unwrap();
+    let set = replay_set_at(
+        &replay,
+        model.config().hidden_size,
+        Positions::FirstLast { first: 0, last: 1 },
+    )
+    .unwrap();
+    assert_cached_pass_agrees(
+        &model.decoder,
+        &set,
+        &batches[0],
+        REPLAY_LAYER,
+        1e-3,
+        "SmolLM2, last prompt token",
     );
 }

@@ -21,13 +21,33 @@ use super::error::{ModelError, Result};
 const HEAD_CHUNK_ROWS: usize = 256;
 
 /// One sequence of a batch given to [`Decoder::suffix_loss`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PackedSequence {
+#[derive(Debug, Clone, Copy)]
+pub struct PackedSequence<'a> {
     /// Tokens, padding excluded.
     pub len: usize,
     /// Leading positions that no intervention edits, directly or through attention: the
     /// positions before the first edited one. They get no gradient.
     pub frozen: usize,
+    /// The frozen rows' keys and values from an earlier pass over the same tokens. When
+    /// given, the input holds only this sequence's rows from `frozen` on, and the frozen
+    /// rows are not run at all.
+    pub cached: Option<&'a FrozenKv>,
+}
+
+/// Keys (after RoPE) and values of one sequence's frozen rows in each block the pass runs,
+/// [frozen, kv_width] each. They do not change while training.
+#[derive(Debug, Clone, Default)]
+pub struct FrozenKv {
+    pub blocks: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl FrozenKv {
+    pub fn bytes(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) * std::mem::size_of::<f32>())
+            .sum()
+    }
 }
 
 /// What [`Decoder::suffix_loss`] returns.
@@ -37,6 +57,9 @@ pub struct SuffixLoss {
     /// The gradient of `loss` with respect to the input hidden state, [tokens, hidden],
     /// packed like the input.
     pub input_grad: Vec<f32>,
+    /// For each sequence that has frozen rows and came without `cached`, their keys and
+    /// values, for the caller to keep.
+    pub frozen_kv: Vec<Option<FrozenKv>>,
     pub timings: SuffixTimings,
 }
 
@@ -52,8 +75,9 @@ pub struct SuffixTimings {
 /// Where each token of the batch sits in the pass's [tokens, width] buffers. Each sequence
 /// starts with `frozen` positions that come before every edited one: the intervention
 /// cannot change them in any block, so they need a forward pass (later tokens attend to
-/// them) but no gradient. All frozen rows come first, then all live rows, so that the
-/// backward runs on one contiguous block of rows.
+/// them) but no gradient, and none at all when their keys and values are cached. All
+/// frozen rows come first, then all live rows, so that the backward runs on one contiguous
+/// block of rows.
 struct Packing {
     sequences: Vec<SequenceRows>,
     /// The position of each row within its sequence.
@@ -67,14 +91,17 @@ struct Packing {
 struct SequenceRows {
     len: usize,
     frozen: usize,
-    /// Rows of positions 0..frozen start here.
+    /// The frozen rows' keys and values come from a cache, and the rows are not in the
+    /// buffers.
+    cached: bool,
+    /// Rows of positions 0..frozen start here (unless cached).
     frozen_start: usize,
     /// Rows of positions frozen..len start here.
     live_start: usize,
 }
 
 impl SequenceRows {
-    /// The row of position `pos`.
+    /// The row of position `pos`, which must be in the buffers (see `first_held`).
     fn row(&self, pos: usize) -> usize {
         if pos < self.frozen {
             self.frozen_start + pos
@@ -82,37 +109,54 @@ impl SequenceRows {
             self.live_start + pos - self.frozen
         }
     }
+
+    /// The first position whose row is in the buffers.
+    fn first_held(&self) -> usize {
+        if self.cached {
+            self.frozen
+        } else {
+            0
+        }
+    }
+
+    fn live_len(&self) -> usize {
+        self.len - self.frozen
+    }
 }
 
 impl Packing {
-    fn new(lengths: &[usize], frozen: &[usize]) -> Self {
-        let live_from: usize = lengths
-            .iter()
-            .zip(frozen)
-            .map(|(&len, &f)| f.min(len))
-            .sum();
-        let mut sequences = Vec::with_capacity(lengths.len());
+    fn new(sequences: &[PackedSequence]) -> Self {
+        let held_frozen = |s: &PackedSequence| {
+            if s.cached.is_some() {
+                0
+            } else {
+                s.frozen.min(s.len)
+            }
+        };
+        let live_from: usize = sequences.iter().map(held_frozen).sum();
+        let mut rows = Vec::with_capacity(sequences.len());
         let (mut frozen_start, mut live_start) = (0, live_from);
-        for (&len, &f) in lengths.iter().zip(frozen) {
-            let f = f.min(len);
-            sequences.push(SequenceRows {
-                len,
-                frozen: f,
+        for s in sequences {
+            let frozen = s.frozen.min(s.len);
+            rows.push(SequenceRows {
+                len: s.len,
+                frozen,
+                cached: s.cached.is_some(),
                 frozen_start,
                 live_start,
             });
-            frozen_start += f;
-            live_start += len - f;
+            frozen_start += held_frozen(s);
+            live_start += s.len - frozen;
         }
         let tokens = live_start;
         let mut positions = vec![0; tokens];
-        for seq in &sequences {
-            for pos in 0..seq.len {
+        for seq in &rows {
+            for pos in seq.first_held()..seq.len {
                 positions[seq.row(pos)] = pos;
             }
         }
         Self {
-            sequences,
+            sequences: rows,
             positions,
             tokens,
             live_from,
@@ -123,13 +167,14 @@ impl Packing {
         self.tokens - self.live_from
     }
 
-    /// Offset of each sequence's attention probabilities ([heads, len, len] each).
+    /// Offset of each sequence's saved attention probabilities: [heads, live_len, len] each,
+    /// the live queries' rows (the backward needs no others).
     fn prob_offsets(&self, heads: usize) -> (Vec<usize>, usize) {
         let mut offsets = Vec::with_capacity(self.sequences.len());
         let mut total = 0;
         for seq in &self.sequences {
             offsets.push(total);
-            total += heads * seq.len * seq.len;
+            total += heads * seq.live_len() * seq.len;
         }
         (offsets, total)
     }
@@ -460,6 +505,7 @@ fn attention_forward(
     v: &[f32],
     packing: &Packing,
     shape: Heads,
+    cached: &[Option<(&[f32], &[f32])>],
 ) -> (Vec<f32>, Vec<f32>) {
     let (qw, kw, hd) = (shape.q_width(), shape.kv_width(), shape.head_dim);
     let (prob_offsets, prob_total) = packing.prob_offsets(shape.heads);
@@ -473,19 +519,38 @@ fn attention_forward(
         .collect();
     tasks.par_iter().for_each(|&(s, h)| {
         let seq = &packing.sequences[s];
-        let len = seq.len;
+        let (len, first) = (seq.len, seq.first_held());
+        let queries = len - first;
         let kv = h / shape.group();
-        let q_local = gather_rows(q, qw, 0, h * hd, hd, seq, 0);
-        let k_local = gather_rows(k, kw, 0, kv * hd, hd, seq, 0);
-        let v_local = gather_rows(v, kw, 0, kv * hd, hd, seq, 0);
-        let mut context_local = vec![0.0; len * hd];
-        // SAFETY: task (s, h) writes only its own [len, len] block of the probabilities and
-        // head h's columns of sequence s's rows of the context.
+        let q_local = gather_rows(q, qw, 0, h * hd, hd, seq, first);
+        let k_local = sequence_heads(
+            k,
+            kw,
+            kv * hd,
+            seq,
+            cached[s].map(|(k, _)| (k, kv * hd)),
+            hd,
+        );
+        let v_local = sequence_heads(
+            v,
+            kw,
+            kv * hd,
+            seq,
+            cached[s].map(|(_, v)| (v, kv * hd)),
+            hd,
+        );
+
+        // Scores and probabilities of the queries held, [queries, len]; query i is at
+        // position first + i and sees the keys up to it.
+        let mut p = vec![0.0; queries * len];
+        let mut context_local = vec![0.0; queries * hd];
+        // SAFETY: the local buffers are sized for these products, and task (s, h) writes
+        // only its own block of the probabilities and head h's columns of sequence s's rows
+        // of the context.
         unsafe {
-            let p = probs_ptr.ptr().add(prob_offsets[s] + h * len * len);
             matmul(
-                (len, len, hd),
-                p,
+                (queries, len, hd),
+                p.as_mut_ptr(),
                 len,
                 false,
                 View::rows(&q_local, hd),
@@ -493,9 +558,8 @@ fn attention_forward(
                 shape.scale(),
                 Parallelism::None,
             );
-            let scores = std::slice::from_raw_parts_mut(p, len * len);
-            for (i, row) in scores.chunks_mut(len).enumerate() {
-                let (visible, future) = row.split_at_mut(i + 1);
+            for (i, row) in p.chunks_mut(len).enumerate() {
+                let (visible, future) = row.split_at_mut(first + i + 1);
                 let max = visible.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for s in visible.iter_mut() {
@@ -506,16 +570,25 @@ fn attention_forward(
                 future.fill(0.0);
             }
             matmul(
-                (len, hd, len),
+                (queries, hd, len),
                 context_local.as_mut_ptr(),
                 hd,
                 false,
-                View::strided(p, len, 1),
+                View::rows(&p, len),
                 View::rows(&v_local, hd),
                 1.0,
                 Parallelism::None,
             );
-            scatter_rows(context_ptr, qw, 0, h * hd, &context_local, seq, 0);
+            scatter_rows(context_ptr, qw, 0, h * hd, &context_local, seq, first);
+
+            // Keep the live queries' rows for the backward.
+            let live = seq.live_len() * len;
+            let kept = &p[(seq.frozen - first) * len..];
+            std::ptr::copy_nonoverlapping(
+                kept.as_ptr(),
+                probs_ptr.ptr().add(prob_offsets[s] + h * live),
+                live,
+            );
         }
     });
     (context, probs)
@@ -529,6 +602,7 @@ fn attention_backward(
     d_context: &[f32],
     packing: &Packing,
     shape: Heads,
+    cached: &[Option<(&[f32], &[f32])>],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (qw, kw, hd) = (shape.q_width(), shape.kv_width(), shape.head_dim);
     let (prob_offsets, _) = packing.prob_offsets(shape.heads);
@@ -545,21 +619,35 @@ fn attention_backward(
     let (q, k, v, probs) = (&saved.q, &saved.k, &saved.v, &saved.probs);
 
     let tasks: Vec<(usize, usize)> = (0..packing.sequences.len())
-        .filter(|&s| packing.sequences[s].frozen < packing.sequences[s].len)
+        .filter(|&s| packing.sequences[s].live_len() > 0)
         .flat_map(|s| (0..shape.kv_heads).map(move |g| (s, g)))
         .collect();
     tasks.par_iter().for_each(|&(s, kv)| {
         let seq = &packing.sequences[s];
         let (len, f) = (seq.len, seq.frozen);
-        let n = len - f;
-        let k_local = gather_rows(k, kw, 0, kv * hd, hd, seq, 0);
-        let v_local = gather_rows(v, kw, 0, kv * hd, hd, seq, 0);
+        let n = seq.live_len();
+        let k_local = sequence_heads(
+            k,
+            kw,
+            kv * hd,
+            seq,
+            cached[s].map(|(k, _)| (k, kv * hd)),
+            hd,
+        );
+        let v_local = sequence_heads(
+            v,
+            kw,
+            kv * hd,
+            seq,
+            cached[s].map(|(_, v)| (v, kv * hd)),
+            hd,
+        );
         let mut dk_local = vec![0.0; n * hd];
         let mut dv_local = vec![0.0; n * hd];
         let mut d_scores = vec![0.0; n * len];
         for h in kv * shape.group()..(kv + 1) * shape.group() {
-            // Rows f.. of this head's [len, len] probabilities: the live queries.
-            let p = &probs[prob_offsets[s] + h * len * len + f * len..][..n * len];
+            // The live queries' probabilities, [n, len].
+            let p = &probs[prob_offsets[s] + h * n * len..][..n * len];
             let q_live = gather_rows(q, qw, 0, h * hd, hd, seq, f);
             let d_ctx = gather_rows(d_context, qw, offset, h * hd, hd, seq, f);
             let mut dq_local = vec![0.0; n * hd];
@@ -625,6 +713,33 @@ fn attention_backward(
         }
     });
     (dq, dk, dv)
+}
+
+/// One kv head's keys or values for every position of `seq`, [len, head_dim]: the frozen
+/// positions from `cached` ([frozen, kv_width]) when the sequence has them there, the
+/// rest from the [tokens, stride] buffer `data` at column `column`.
+fn sequence_heads(
+    data: &[f32],
+    stride: usize,
+    column: usize,
+    seq: &SequenceRows,
+    cached: Option<(&[f32], usize)>,
+    head_dim: usize,
+) -> Vec<f32> {
+    match cached {
+        Some((frozen, cached_column)) if seq.cached => {
+            let kv_width = frozen.len() / seq.frozen.max(1);
+            let mut out = Vec::with_capacity(seq.len * head_dim);
+            for row in frozen.chunks(kv_width).take(seq.frozen) {
+                out.extend_from_slice(&row[cached_column..cached_column + head_dim]);
+            }
+            out.extend(gather_rows(
+                data, stride, 0, column, head_dim, seq, seq.frozen,
+            ));
+            out
+        }
+        _ => gather_rows(data, stride, 0, column, head_dim, seq, 0),
+    }
 }
 
 /// Copies columns `column..column + width` of the rows of `seq`, in position order from
@@ -735,10 +850,8 @@ impl Decoder {
         label_ids: &[u32],
     ) -> Result<SuffixLoss> {
         let hidden = self.config.hidden_size;
-        let lengths: Vec<usize> = sequences.iter().map(|s| s.len).collect();
-        let frozen: Vec<usize> = sequences.iter().map(|s| s.frozen).collect();
-        let packing = Packing::new(&lengths, &frozen);
-        let longest = lengths.iter().copied().max().unwrap_or(0);
+        let packing = Packing::new(sequences);
+        let longest = sequences.iter().map(|s| s.len).max().unwrap_or(0);
         if !self.supports_suffix_pass(longest) {
             return Err(unsupported("this model or device needs the general pass"));
         }
@@ -751,11 +864,26 @@ impl Decoder {
         {
             return Err(unsupported("the labels do not match their rows"));
         }
+        let blocks = &self.blocks[first..];
+        for (seq, given) in packing.sequences.iter().zip(sequences) {
+            let fits = |kv: &FrozenKv| {
+                kv.blocks.len() == blocks.len()
+                    && kv.blocks.iter().zip(blocks).all(|((k, v), block)| {
+                        let width = heads_of(block).kv_width() * seq.frozen;
+                        k.len() == width && v.len() == width
+                    })
+            };
+            if given.cached.is_some_and(|kv| !fits(kv)) {
+                return Err(unsupported(
+                    "cached keys and values do not match the sequence",
+                ));
+            }
+        }
 
         // The caller's rows are the sequences end to end; the pass puts frozen rows first.
         let mut row_of_input = Vec::with_capacity(packing.tokens);
         for seq in &packing.sequences {
-            row_of_input.extend((0..seq.len).map(|pos| seq.row(pos)));
+            row_of_input.extend((seq.first_held()..seq.len).map(|pos| seq.row(pos)));
         }
         let mut x = vec![0.0; input.len()];
         for (from, &to) in row_of_input.iter().enumerate() {
@@ -768,15 +896,37 @@ impl Decoder {
         let sin = HostSlice::new(&self.rope.sin)?;
         let tables = (cos.get()?, sin.get()?);
         let eps = self.config.rms_norm_eps as f32;
+        let cached_in = |b: usize| -> Vec<Option<(&[f32], &[f32])>> {
+            sequences
+                .iter()
+                .map(|s| {
+                    s.cached
+                        .map(|kv| (kv.blocks[b].0.as_slice(), kv.blocks[b].1.as_slice()))
+                })
+                .collect()
+        };
 
         // Forward, keeping each block's input and what its backward needs.
         let mut timings = SuffixTimings::default();
         let started = Instant::now();
         let mut inputs = vec![x];
         let mut saved = Vec::new();
-        for block in &self.blocks[first..] {
+        let mut frozen_kv: Vec<Option<FrozenKv>> = packing
+            .sequences
+            .iter()
+            .map(|seq| (!seq.cached && seq.frozen > 0).then(FrozenKv::default))
+            .collect();
+        for (b, block) in blocks.iter().enumerate() {
             let x = inputs.last().expect("the input is first");
-            let (y, s) = block_forward(block, x, &packing, tables, eps)?;
+            let (y, s) = block_forward(block, x, &packing, tables, eps, &cached_in(b))?;
+            for (kv, seq) in frozen_kv.iter_mut().zip(&packing.sequences) {
+                if let Some(kv) = kv {
+                    let width = heads_of(block).kv_width();
+                    let rows = seq.frozen_start * width..(seq.frozen_start + seq.frozen) * width;
+                    kv.blocks
+                        .push((s.k[rows.clone()].to_vec(), s.v[rows].to_vec()));
+                }
+            }
             inputs.push(y);
             saved.push(s);
         }
@@ -790,26 +940,28 @@ impl Decoder {
         // Backward over the live rows only.
         let started = Instant::now();
         let mut grad = grad[packing.live_from * hidden..].to_vec();
-        for (block, (x, s)) in self.blocks[first..]
+        for (b, (block, (x, s))) in blocks
             .iter()
             .zip(inputs.iter().zip(&saved))
+            .enumerate()
             .rev()
         {
-            grad = block_backward(block, x, s, grad, &packing, tables)?;
+            grad = block_backward(block, x, s, grad, &packing, tables, &cached_in(b))?;
         }
         timings.blocks_backward = started.elapsed().as_secs_f64();
 
         let mut input_grad = vec![0.0; input.len()];
-        for (to, &from) in row_of_input.iter().enumerate() {
-            if from >= packing.live_from {
-                let from = from - packing.live_from;
-                input_grad[to * hidden..(to + 1) * hidden]
-                    .copy_from_slice(&grad[from * hidden..(from + 1) * hidden]);
+        for (caller_row, &row) in row_of_input.iter().enumerate() {
+            if row >= packing.live_from {
+                let live_row = row - packing.live_from;
+                input_grad[caller_row * hidden..(caller_row + 1) * hidden]
+                    .copy_from_slice(&grad[live_row * hidden..(live_row + 1) * hidden]);
             }
         }
         Ok(SuffixLoss {
             loss,
             input_grad,
+            frozen_kv,
             timings,
         })
     }
@@ -897,6 +1049,7 @@ fn block_forward(
     packing: &Packing,
     tables: (&[f32], &[f32]),
     eps: f32,
+    cached: &[Option<(&[f32], &[f32])>],
 ) -> Result<(Vec<f32>, Saved)> {
     let w = BlockWeights::new(block)?;
     let shape = heads_of(block);
@@ -927,7 +1080,7 @@ fn block_forward(
         false,
     );
 
-    let (context, probs) = attention_forward(&q, &k, &v, packing, shape);
+    let (context, probs) = attention_forward(&q, &k, &v, packing, shape, cached);
     let hidden = x.len() / rows.max(1);
     let mut mid = linear(&context, rows, w.o.get()?, hidden);
     mid.par_iter_mut()
@@ -971,6 +1124,7 @@ fn block_backward(
     d_out: Vec<f32>,
     packing: &Packing,
     tables: (&[f32], &[f32]),
+    cached: &[Option<(&[f32], &[f32])>],
 ) -> Result<Vec<f32>> {
     let w = BlockWeights::new(block)?;
     let shape = heads_of(block);
@@ -1008,7 +1162,7 @@ fn block_backward(
     // Attention.
     let mut d_context = vec![0.0; rows * shape.q_width()];
     linear_input_grad(&d_mid, rows, w.o.get()?, hidden, &mut d_context, false);
-    let (mut dq, mut dk, dv) = attention_backward(saved, &d_context, packing, shape);
+    let (mut dq, mut dk, dv) = attention_backward(saved, &d_context, packing, shape, cached);
     rope_rows(
         &mut dq,
         shape.q_width(),

@@ -166,7 +166,8 @@ fn suffix_batch_loss(
     let mut timings = LossTimings::default();
     let started = Instant::now();
     let model_error = |e: crate::model::ModelError| candle_core::Error::Msg(e.to_string());
-    let hidden = match prefix.filter(|cache| cache.layer() == layer) {
+    let mut cache = prefix.filter(|cache| cache.layer() == layer);
+    let hidden = match cache.as_deref_mut() {
         Some(cache) => cache.block_output(decoder, batch)?.0,
         None => decoder
             .hidden_after(&batch.input_ids, Some(&batch.attention_mask), layer)
@@ -174,29 +175,50 @@ fn suffix_batch_loss(
     };
     timings.prefix = started.elapsed().as_secs_f64();
 
+    // Rows before an example's first edited position are frozen in every block above. When
+    // none of them carries a loss, their keys and values can be cached across epochs.
     let started = Instant::now();
     let rows = set.row_positions(&batch.lengths, false);
+    let ids = batch.input_ids.to_vec2::<u32>()?;
+    let frozen: Vec<usize> = (0..batch.lengths.len())
+        .map(|example| first_edited_position(&rows, example).unwrap_or(batch.lengths[example].1))
+        .collect();
+    let cacheable = |example: usize| {
+        let (prompt_len, _) = batch.lengths[example];
+        frozen[example] > 0 && frozen[example] < prompt_len
+    };
+    let tokens = |example: usize| &ids[example][..batch.lengths[example].1];
     let sequences: Vec<PackedSequence> = batch
         .lengths
         .iter()
         .enumerate()
         .map(|(example, &(_, len))| PackedSequence {
             len,
-            frozen: first_edited_position(&rows, example).unwrap_or(len),
+            frozen: frozen[example],
+            cached: cache
+                .as_deref()
+                .filter(|_| cacheable(example))
+                .and_then(|c| c.frozen_kv(tokens(example), frozen[example])),
         })
         .collect();
     let mut hook = InterventionHook::new(set, rows, training);
     let edited = hook.on_block_output(layer, &hidden, 0)?.unwrap_or(hidden);
 
-    // Pack the real tokens end to end: padding costs nothing above the intervention.
+    // Pack the rows the pass needs end to end: padding costs nothing above the
+    // intervention, and neither do frozen rows whose keys and values are cached.
     let (examples, seq, dim) = edited.dims3()?;
     let mut starts = Vec::with_capacity(examples);
-    let mut real_rows = Vec::with_capacity(batch.token_count);
-    for (example, &(_, len)) in batch.lengths.iter().enumerate() {
-        starts.push(real_rows.len());
-        real_rows.extend((0..len).map(|t| (example * seq + t) as u32));
+    let mut held_rows = Vec::with_capacity(batch.token_count);
+    for (example, sequence) in sequences.iter().enumerate() {
+        let first_held = if sequence.cached.is_some() {
+            sequence.frozen
+        } else {
+            0
+        };
+        starts.push(held_rows.len() as isize - first_held as isize);
+        held_rows.extend((first_held..sequence.len).map(|t| (example * seq + t) as u32));
     }
-    let index = Tensor::new(real_rows.as_slice(), edited.device())?;
+    let index = Tensor::new(held_rows.as_slice(), edited.device())?;
     let packed = edited
         .reshape((examples * seq, dim))?
         .index_select(&index, 0)?;
@@ -204,15 +226,22 @@ fn suffix_batch_loss(
         .label_rows
         .to_vec1::<u32>()?
         .iter()
-        .map(|&row| starts[row as usize / seq] + row as usize % seq)
+        .map(|&row| (starts[row as usize / seq] + (row as usize % seq) as isize) as usize)
         .collect();
     let label_ids = batch.label_ids.to_vec1::<u32>()?;
 
     let input = packed.detach().flatten_all()?.to_vec1::<f32>()?;
     timings.intervention = started.elapsed().as_secs_f64();
-    let out = decoder
+    let mut out = decoder
         .suffix_loss(&input, &sequences, layer + 1, &label_rows, &label_ids)
         .map_err(model_error)?;
+    if let Some(cache) = cache {
+        for (example, kv) in out.frozen_kv.drain(..).enumerate() {
+            if let Some(kv) = kv.filter(|_| cacheable(example)) {
+                cache.store_frozen_kv(tokens(example), frozen[example], kv);
+            }
+        }
+    }
 
     // sum(packed * grad) has gradient `grad` with respect to `packed`; subtracting its own
     // detached value leaves a tensor worth exactly the loss that backpropagates into the

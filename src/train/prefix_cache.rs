@@ -8,6 +8,7 @@ use candle_core::{Result, Tensor};
 
 use super::batch::Batch;
 use crate::model::decoder::Decoder;
+use crate::model::suffix_pass::FrozenKv;
 
 /// Bytes of one f32 value.
 const F32_BYTES: usize = 4;
@@ -17,6 +18,9 @@ const F32_BYTES: usize = 4;
 pub struct PrefixCache {
     layer: usize,
     entries: HashMap<Vec<u32>, Tensor>,
+    /// Keys and values of each example's frozen rows in the blocks above `layer`, keyed by
+    /// its token ids and its count of frozen positions. They share the budget.
+    frozen_kv: HashMap<(Vec<u32>, usize), FrozenKv>,
     bytes: usize,
     budget_bytes: usize,
     hits: usize,
@@ -39,6 +43,7 @@ impl PrefixCache {
         Self {
             layer,
             entries: HashMap::new(),
+            frozen_kv: HashMap::new(),
             bytes: 0,
             budget_bytes,
             hits: 0,
@@ -149,5 +154,26 @@ impl PrefixCache {
         self.entries.insert(key.to_vec(), entry);
         self.bytes += bytes;
         Ok(())
+    }
+
+    /// Returns the frozen rows' keys and values kept for `tokens` with `frozen` frozen
+    /// positions, if any.
+    pub fn frozen_kv(&self, tokens: &[u32], frozen: usize) -> Option<&FrozenKv> {
+        self.frozen_kv.get(&(tokens.to_vec(), frozen))
+    }
+
+    /// Keeps `kv` for `tokens` with `frozen` frozen positions when the budget allows.
+    pub fn store_frozen_kv(&mut self, tokens: &[u32], frozen: usize, kv: FrozenKv) {
+        let bytes = kv.bytes();
+        if self.bytes + bytes > self.budget_bytes {
+            return;
+        }
+        if self
+            .frozen_kv
+            .insert((tokens.to_vec(), frozen), kv)
+            .is_none()
+        {
+            self.bytes += bytes;
+        }
     }
 }

@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 use super::config::TrainConfig;
 use crate::data::{Example, Task};
 use crate::model::config::ModelConfig;
+use crate::reft::Positions;
 
 /// Bytes of one f32 value.
 const F32_BYTES: f64 = 4.0;
@@ -164,9 +165,13 @@ pub fn estimate(
         .iter()
         .flat_map(|i| i.resolved_layers(model.num_layers));
     // TODO: GPU builds run the general pass whatever the layers; the estimate assumes the CPU.
-    let costs = match layers.next() {
-        Some(first) if layers.all(|l| l == first) => SUFFIX_PASS,
-        _ => GENERAL_PASS,
+    let suffix_pass = layers
+        .next()
+        .is_some_and(|first| layers.all(|l| l == first));
+    let costs = if suffix_pass {
+        SUFFIX_PASS
+    } else {
+        GENERAL_PASS
     };
 
     // Memory: f32 weights, the activations one batch keeps for the backward pass above the
@@ -182,7 +187,21 @@ pub fn estimate(
     let all_tokens =
         (data.train_examples + data.eval_examples * data.labels_per_eval) as f64 * data.mean_tokens;
     let cache_budget = 2.0 * training.prefix_cache_mb as f64 * 1024.0 * 1024.0;
-    let cache = (all_tokens * hidden * F32_BYTES).min(cache_budget);
+    // When no module edits the first prompt token, the suffix pass also caches the keys and
+    // values of the prompt tokens before the edited ones, in every block above.
+    let caches_frozen_rows = suffix_pass
+        && config
+            .interventions
+            .iter()
+            .all(|i| matches!(i.positions, Positions::FirstLast { first: 0, .. }));
+    let prompt_tokens = (data.mean_tokens - label_tokens_per_example(data)).max(0.0);
+    let kv_width = (model.num_kv_heads * model.head_dim) as f64;
+    let frozen_kv = if caches_frozen_rows {
+        data.train_examples as f64 * prompt_tokens * upper_layers * 2.0 * kv_width
+    } else {
+        0.0
+    };
+    let cache = ((all_tokens * hidden + frozen_kv) * F32_BYTES).min(cache_budget);
     let peak = weights + activations + logits + cache + costs.runtime_bytes;
 
     // Time: matmul work per token, each layer's forward once per step (the layers below the
