@@ -2,11 +2,14 @@
 //!
 //! Training needs two things from the blocks above the intervened layer: the loss, and its
 //! gradient with respect to the hidden state the intervention wrote. Nothing up there
-//! learns. So this pass runs those blocks forward on the real tokens only (the batch's
-//! sequences packed end to end, no padding), keeps just what the input gradient needs,
-//! then runs them backward by hand: no weight gradient, no autograd graph, and the final
-//! norm and LM head only at the positions that carry a loss. Matrix products go straight
-//! to the gemm crate; the element-wise steps are fused loops over rows.
+//! learns. So this pass runs those blocks forward on the real tokens only, with the
+//! batch's sequences packed end to end and no padding. It keeps just what the input
+//! gradient needs and then runs the blocks backward by hand, with no weight gradient and no
+//! autograd graph. The final norm and the LM head run only at the positions that carry a
+//! loss. Positions before the first edited one never change, so they get no backward, and
+//! a caller may keep their keys and values to skip them entirely on later passes. Matrix
+//! products go straight to the gemm crate, and the element-wise steps are fused loops over
+//! rows.
 
 use std::time::Instant;
 

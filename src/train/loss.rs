@@ -3,8 +3,8 @@
 //!
 //! Two passes compute it. When every module sits on one layer and the model runs on the
 //! CPU in f32, the blocks above that layer go through the decoder's hand-written suffix
-//! pass (packed tokens, input gradients only); otherwise candle's autograd runs the
-//! general pass. Both give the same loss and gradients.
+//! pass (packed tokens, input gradients only). Otherwise candle's autograd runs the general
+//! pass. Both give the same loss and gradients.
 
 use std::time::Instant;
 
@@ -243,9 +243,9 @@ fn suffix_batch_loss(
         }
     }
 
-    // sum(packed * grad) has gradient `grad` with respect to `packed`; subtracting its own
-    // detached value leaves a tensor worth exactly the loss that backpropagates into the
-    // intervention.
+    // sum(packed * grad) has gradient `grad` with respect to `packed`. Subtracting its own
+    // detached value and adding the loss gives a tensor worth exactly the loss, whose
+    // backward reaches the intervention.
     let grad = Tensor::from_vec(out.input_grad, packed.shape(), packed.device())?;
     let linked = (&packed * &grad)?.sum_all()?;
     let loss = (&linked - linked.detach())?.affine(1.0, f64::from(out.loss))?;

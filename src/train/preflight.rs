@@ -19,8 +19,8 @@ const BYTES_PER_TOKEN: f64 = 3.0;
 /// Tokens the chat template adds around each prompt (SmolLM2's default system message and
 /// role markers come to about 30).
 const TEMPLATE_TOKENS: f64 = 32.0;
-/// How a training step runs, as the estimate models it: the CPU suffix pass when every
-/// module sits on one layer, else candle's autograd (the general pass).
+/// The memory and speed of one way of running a training step: the CPU suffix pass when
+/// every module sits on one layer, else candle's autograd (the general pass).
 #[derive(Debug, Clone, Copy)]
 struct PassCosts {
     /// Values kept per token and layer for the backward pass, in units of the hidden size
