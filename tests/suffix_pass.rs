@@ -58,13 +58,13 @@ fn loss_and_gradients_cached(
     (loss.to_scalar::<f32>().unwrap(), gradients)
 }
 
-/// Asserts that both passes agree: the loss to `tolerance` relative, each gradient to
-/// `tolerance` times its largest entry.
+/// Asserts that both passes agree: the loss to `loss_tolerance` relative, each gradient to
+/// `gradient_tolerance` times its largest entry.
 fn assert_passes_agree(
     decoder: &Decoder,
     set: &InterventionSet,
     batch: &Batch,
-    tolerance: f32,
+    (loss_tolerance, gradient_tolerance): (f32, f32),
     what: &str,
 ) {
     let longest = batch.lengths.iter().map(|&(_, len)| len).max().unwrap();
@@ -76,7 +76,7 @@ fn assert_passes_agree(
     let (fast_loss, fast) = loss_and_gradients(batch_loss, decoder, set, batch);
     let (general_loss, general) = loss_and_gradients(general_batch_loss, decoder, set, batch);
     assert!(
-        (fast_loss - general_loss).abs() <= tolerance * general_loss.abs().max(1.0),
+        (fast_loss - general_loss).abs() <= loss_tolerance * general_loss.abs().max(1.0),
         "{what}: loss {fast_loss} through the suffix pass, {general_loss} through autograd"
     );
     assert_eq!(fast.len(), general.len());
@@ -94,7 +94,7 @@ fn assert_passes_agree(
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max);
         assert!(
-            worst <= tolerance * scale,
+            worst <= gradient_tolerance * scale,
             "{what}: parameter {i}'s gradients differ by {worst} (largest entry {scale})"
         );
     }
@@ -169,6 +169,12 @@ fn suffix_pass_matches_autograd_on_tiny_models() {
                 Positions::FirstLast { first: 0, last: 2 },
                 false,
             ),
+            (
+                InterventionKind::Mlp,
+                1,
+                Positions::FirstLast { first: 0, last: 1 },
+                true,
+            ),
         ];
         for (kind, layer, positions, tied) in cases {
             let set = tiny_set(decoder, kind, layer, positions.clone(), tied);
@@ -178,7 +184,7 @@ fn suffix_pass_matches_autograd_on_tiny_models() {
                 decoder,
                 &set,
                 &batch,
-                1e-5,
+                (1e-5, 1e-5),
                 &format!("{name}, {kind:?} at layer {layer}, {positions:?}"),
             );
         }
@@ -192,12 +198,12 @@ fn suffix_pass_matches_autograd_on_smollm2_replay() {
     let set = replay_set(&replay, model.config().hidden_size).unwrap();
     let batches = replay_batches(&replay).unwrap();
     // SmolLM2's hidden states reach the thousands at the first token, so summation order
-    // shows more: measured 3e-5 on the loss and 2.4e-4 on the gradients.
+    // shows more: measured 1e-6 on the loss and 2.4e-4 on the gradients.
     assert_passes_agree(
         &model.decoder,
         &set,
         &batches[0],
-        1e-3,
+        (1e-5, 1e-3),
         &format!("SmolLM2 replay batch 0, layer {REPLAY_LAYER}"),
     );
 }
