@@ -1,6 +1,8 @@
 //! The frozen-prefix cache. Blocks below the first intervened layer never change while
 //! training, so their output for an example is the same every epoch and every evaluation:
-//! it is computed once and reused, and each later pass runs only the blocks above.
+//! it is computed once and reused, and each later pass runs only the blocks above. The
+//! cache also keeps, for the suffix pass, the keys and values that the blocks above compute
+//! for the positions before the first edited one, which do not change either.
 
 use std::collections::HashMap;
 
