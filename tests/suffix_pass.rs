@@ -25,7 +25,8 @@ type LossFn = fn(
     Option<&mut PrefixCache>,
 ) -> candle_core::Result<candle_core::Tensor>;
 
-/// The loss and every parameter's gradient (flattened, in `set.vars()` order).
+/// Runs `pass` and returns the loss and every parameter's gradient (flattened, in
+/// `set.vars()` order).
 fn loss_and_gradients(
     pass: LossFn,
     decoder: &Decoder,

@@ -53,7 +53,7 @@ impl FrozenKv {
     }
 }
 
-/// What [`Decoder::suffix_loss`] returns.
+/// The loss and input gradient from [`Decoder::suffix_loss`].
 pub struct SuffixLoss {
     /// Mean cross-entropy over the label positions.
     pub loss: f32,
@@ -75,12 +75,12 @@ pub struct SuffixTimings {
     pub blocks_backward: f64,
 }
 
-/// Where each token of the batch sits in the pass's [tokens, width] buffers. Each sequence
-/// starts with `frozen` positions that come before every edited one: the intervention
-/// cannot change them in any block, so they need a forward pass (later tokens attend to
-/// them) but no gradient, and none at all when their keys and values are cached. All
-/// frozen rows come first, then all live rows, so that the backward runs on one contiguous
-/// block of rows.
+/// The row of each token of the batch in the pass's [tokens, width] buffers. Each sequence
+/// starts with `frozen` positions that come before every edited one, which the
+/// intervention cannot change in any block. They need a forward pass, because later tokens
+/// attend to them, but no gradient, and no pass at all when their keys and values are
+/// cached. All frozen rows come first, then all live rows, so that the backward runs on
+/// one contiguous block of rows.
 struct Packing {
     sequences: Vec<SequenceRows>,
     /// The position of each row within its sequence.
@@ -113,7 +113,7 @@ impl SequenceRows {
         }
     }
 
-    /// The first position whose row is in the buffers.
+    /// Returns the first position whose row is in the buffers.
     fn first_held(&self) -> usize {
         if self.cached {
             self.frozen
@@ -230,8 +230,8 @@ unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
-    /// The pointer. A method rather than the field, so that closures capture the whole
-    /// (Send) wrapper rather than the bare pointer.
+    /// Returns the pointer. A method rather than the field, so that closures capture the
+    /// whole (Send) wrapper rather than the bare pointer.
     fn ptr(self) -> *mut f32 {
         self.0
     }
@@ -250,7 +250,7 @@ impl View {
         Self::strided(data.as_ptr(), width, 1)
     }
 
-    /// The transpose of a row-major [.., width] matrix.
+    /// Views a row-major [.., width] matrix as its transpose.
     fn transposed(data: &[f32], width: usize) -> Self {
         Self::strided(data.as_ptr(), 1, width)
     }
@@ -333,7 +333,7 @@ fn linear(x: &[f32], rows: usize, w: &[f32], out: usize) -> Vec<f32> {
     y
 }
 
-/// The input gradient of [`linear`]: `dst [rows, in] (+)= dy [rows, out] @ w [out, in]`.
+/// Computes the input gradient of [`linear`]: `dst [rows, in] (+)= dy [rows, out] @ w [out, in]`.
 fn linear_input_grad(
     dy: &[f32],
     rows: usize,
@@ -475,7 +475,7 @@ impl Heads {
 
 /// Writes `local` ([len - from, width], in position order) into columns
 /// `column..column + width` of the rows of `seq` in a [tokens, stride] buffer, where row
-/// `r` of the buffer holds token row `r + row_offset`.
+/// `r` of the buffer is token row `r + row_offset`.
 ///
 /// SAFETY: `dst` must cover those rows, and no other thread may write those elements.
 unsafe fn scatter_rows(
@@ -526,25 +526,10 @@ fn attention_forward(
         let queries = len - first;
         let kv = h / shape.group();
         let q_local = gather_rows(q, qw, 0, h * hd, hd, seq, first);
-        let k_local = sequence_heads(
-            k,
-            kw,
-            kv * hd,
-            seq,
-            cached[s].map(|(k, _)| (k, kv * hd)),
-            hd,
-        );
-        let v_local = sequence_heads(
-            v,
-            kw,
-            kv * hd,
-            seq,
-            cached[s].map(|(_, v)| (v, kv * hd)),
-            hd,
-        );
+        let (k_local, v_local) = sequence_keys_values((k, v), kw, kv, seq, cached[s], hd);
 
         // Scores and probabilities of the queries held, [queries, len]; query i is at
-        // position first + i and sees the keys up to it.
+        // position first + i and attends to the keys up to it.
         let mut p = vec![0.0; queries * len];
         let mut context_local = vec![0.0; queries * hd];
         // SAFETY: the local buffers are sized for these products, and task (s, h) writes
@@ -597,9 +582,9 @@ fn attention_forward(
     (context, probs)
 }
 
-/// The backward of [`attention_forward`] for the live rows: gradients of the (rotated)
-/// queries and keys and of the values, [live rows, width] each, given the live rows' context
-/// gradient. Frozen rows get none: the intervention cannot change them.
+/// Runs the backward of [`attention_forward`] for the live rows. Returns the gradients of
+/// the (rotated) queries and keys and of the values, [live rows, width] each, given the live
+/// rows' context gradient. Frozen rows get none because the intervention cannot change them.
 fn attention_backward(
     saved: &Saved,
     d_context: &[f32],
@@ -629,22 +614,7 @@ fn attention_backward(
         let seq = &packing.sequences[s];
         let (len, f) = (seq.len, seq.frozen);
         let n = seq.live_len();
-        let k_local = sequence_heads(
-            k,
-            kw,
-            kv * hd,
-            seq,
-            cached[s].map(|(k, _)| (k, kv * hd)),
-            hd,
-        );
-        let v_local = sequence_heads(
-            v,
-            kw,
-            kv * hd,
-            seq,
-            cached[s].map(|(_, v)| (v, kv * hd)),
-            hd,
-        );
+        let (k_local, v_local) = sequence_keys_values((k, v), kw, kv, seq, cached[s], hd);
         let mut dk_local = vec![0.0; n * hd];
         let mut dv_local = vec![0.0; n * hd];
         let mut d_scores = vec![0.0; n * len];
@@ -718,7 +688,38 @@ fn attention_backward(
     (dq, dk, dv)
 }
 
-/// One kv head's keys or values for every position of `seq`, [len, head_dim]: the frozen
+/// Gathers kv head `kv`'s keys and values for every position of `seq`, [len, head_dim]
+/// each, from the [tokens, kv_width] buffers and, for cached frozen rows, from `cached`.
+fn sequence_keys_values(
+    (k, v): (&[f32], &[f32]),
+    kv_width: usize,
+    kv: usize,
+    seq: &SequenceRows,
+    cached: Option<(&[f32], &[f32])>,
+    head_dim: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let column = kv * head_dim;
+    (
+        sequence_heads(
+            k,
+            kv_width,
+            column,
+            seq,
+            cached.map(|(k, _)| (k, column)),
+            head_dim,
+        ),
+        sequence_heads(
+            v,
+            kv_width,
+            column,
+            seq,
+            cached.map(|(_, v)| (v, column)),
+            head_dim,
+        ),
+    )
+}
+
+/// Gathers one kv head's keys or values for every position of `seq`, [len, head_dim]: the frozen
 /// positions from `cached` ([frozen, kv_width]) when the sequence has them there, the
 /// rest from the [tokens, stride] buffer `data` at column `column`.
 fn sequence_heads(
@@ -746,7 +747,7 @@ fn sequence_heads(
 }
 
 /// Copies columns `column..column + width` of the rows of `seq`, in position order from
-/// position `from` on, out of a [tokens, stride] buffer whose row `r` holds token row
+/// position `from` on, out of a [tokens, stride] buffer whose row `r` is token row
 /// `r + row_offset`: [len - from, width].
 fn gather_rows(
     data: &[f32],
@@ -765,7 +766,7 @@ fn gather_rows(
     out
 }
 
-/// What one block's backward needs from its forward (its input is kept by the caller).
+/// The activations one block's backward needs from its forward (its input is kept by the caller).
 struct Saved {
     inv_input: Vec<f32>,
     /// Queries and keys after RoPE.

@@ -126,7 +126,7 @@ pub fn labelled_logits(
     Ok(output.logits.expect("LogitsAt::Rows yields logits"))
 }
 
-/// The first position any module edits in `example`. Positions before it hold the same
+/// Returns the first position any module edits in `example`. Positions before it hold the same
 /// hidden states with or without the modules, in every block.
 fn first_edited_position(rows: &[Vec<RowPositions>], example: usize) -> Option<usize> {
     rows.iter()
@@ -141,7 +141,7 @@ fn first_edited_position(rows: &[Vec<RowPositions>], example: usize) -> Option<u
         .min()
 }
 
-/// The layer every module of `set` sits on, if they share one.
+/// Returns the layer every module of `set` sits on, if they share one.
 fn single_layer(set: &InterventionSet) -> Option<usize> {
     let first = set.modules().first()?.layer;
     set.modules()
