@@ -70,8 +70,8 @@ fn replay_memory_near_measured_peak() {
     let (config, data) = replay_config();
     let estimate = estimate(&smollm2_shape(), &config, &data, &test_machine(20));
 
-    // `reft-studio bench --no-prefix-cache` measured a peak RSS of 0.68 GiB for this run.
-    let measured = 0.68 * (1u64 << 30) as f64;
+    // `reft-studio bench --no-prefix-cache` measured a peak RSS of 0.79 GiB for this run.
+    let measured = 0.79 * (1u64 << 30) as f64;
     let ratio = estimate.peak_memory_bytes as f64 / measured;
     eprintln!(
         "replay peak memory: estimated {} bytes, measured {measured:.0}",

@@ -3,11 +3,14 @@
 //! hidden state. Every op on the path backpropagates to the hidden state; frozen weights
 //! never receive a gradient.
 
+use std::sync::OnceLock;
+
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 
 use super::config::{Llama3RopeScaling, ModelConfig};
 use super::error::{ModelError, Result};
 use super::ops;
+use super::suffix_pass::ForwardWeights;
 use super::weights::Weights;
 
 /// Positions beyond this are rejected; it bounds the RoPE tables' memory for models that
@@ -371,6 +374,9 @@ pub struct Decoder {
     pub(super) lm_head: Tensor,
     pub(super) rope: RopeTables,
     pub(super) device: Device,
+    /// Transposed weights for the CPU training pass, one slot per block. A slot stays
+    /// empty until that pass first runs its block.
+    pub(super) forward_weights: Vec<OnceLock<ForwardWeights>>,
 }
 
 impl Decoder {
@@ -388,6 +394,7 @@ impl Decoder {
             _ => embed_tokens.clone(),
         };
 
+        let forward_weights = blocks.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
             norm: weights.get("model.norm.weight", &[hidden])?,
             rope: RopeTables::new(&config, device)?,
@@ -396,6 +403,7 @@ impl Decoder {
             blocks,
             lm_head,
             device: device.clone(),
+            forward_weights,
         })
     }
 

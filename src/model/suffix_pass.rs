@@ -333,6 +333,26 @@ fn linear(x: &[f32], rows: usize, w: &[f32], out: usize) -> Vec<f32> {
     y
 }
 
+/// `x [rows, in] @ w_t` for a weight stored transposed, [in, out]: [rows, out].
+fn linear_in_out(x: &[f32], rows: usize, w_t: &[f32], out: usize) -> Vec<f32> {
+    let inner = w_t.len() / out;
+    let mut y = vec![0.0; rows * out];
+    // SAFETY: x is [rows, inner], w_t is [inner, out], y is [rows, out].
+    unsafe {
+        matmul(
+            (rows, out, inner),
+            y.as_mut_ptr(),
+            out,
+            false,
+            View::rows(x, inner),
+            View::rows(w_t, out),
+            1.0,
+            all_threads(),
+        );
+    }
+    y
+}
+
 /// Computes the input gradient of [`linear`]: `dst [rows, in] (+)= dy [rows, out] @ w [out, in]`.
 fn linear_input_grad(
     dy: &[f32],
@@ -818,6 +838,36 @@ impl<'a> BlockWeights<'a> {
     }
 }
 
+/// Transposed copies, [in, out], of one block's attention and down projections for the
+/// forward products. gemm repacks a weight stored [out, in] on every forward call, but
+/// reads one stored [in, out] as it is. With SmolLM2-135M's shapes and 357 rows, this
+/// makes the down, k and v products about 1.8 times faster and q and o 1.25 times. Gate
+/// and up gained about 3%, too little for 7 MB per block, so they stay as loaded. The
+/// backward already multiplies the loaded weights in the fast orientation.
+pub(super) struct ForwardWeights {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    o: Vec<f32>,
+    down: Vec<f32>,
+}
+
+impl ForwardWeights {
+    fn new(block: &Block) -> Result<Self> {
+        let transposed = |w: &Tensor| -> Result<Vec<f32>> {
+            Ok(w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?)
+        };
+        let a = &block.attention;
+        Ok(Self {
+            q: transposed(&a.q_proj)?,
+            k: transposed(&a.k_proj)?,
+            v: transposed(&a.v_proj)?,
+            o: transposed(&a.o_proj)?,
+            down: transposed(&block.mlp.down_proj)?,
+        })
+    }
+}
+
 fn optional_slice<'a>(slice: &'a Option<HostSlice<'_>>) -> Result<Option<&'a [f32]>> {
     slice.as_ref().map(HostSlice::get).transpose()
 }
@@ -922,7 +972,8 @@ impl Decoder {
             .collect();
         for (b, block) in blocks.iter().enumerate() {
             let x = inputs.last().expect("the input is first");
-            let (y, s) = block_forward(block, x, &packing, tables, eps, &cached_in(b))?;
+            let forward = self.forward_weights(first + b)?;
+            let (y, s) = block_forward(block, forward, x, &packing, tables, eps, &cached_in(b))?;
             for (kv, seq) in frozen_kv.iter_mut().zip(&packing.sequences) {
                 if let Some(kv) = kv {
                     let width = heads_of(block).kv_width();
@@ -968,6 +1019,17 @@ impl Decoder {
             frozen_kv,
             timings,
         })
+    }
+
+    /// Returns block `index`'s transposed projections, building them on the first call. So
+    /// only the blocks this pass runs get them.
+    fn forward_weights(&self, index: usize) -> Result<&ForwardWeights> {
+        let cell = &self.forward_weights[index];
+        if let Some(weights) = cell.get() {
+            return Ok(weights);
+        }
+        let built = ForwardWeights::new(&self.blocks[index])?;
+        Ok(cell.get_or_init(|| built))
     }
 
     /// The final norm and the LM head at `label_rows` of `top` ([tokens, hidden]): the mean
@@ -1051,6 +1113,7 @@ fn heads_of(block: &Block) -> Heads {
 
 fn block_forward(
     block: &Block,
+    forward: &ForwardWeights,
     x: &[f32],
     packing: &Packing,
     tables: (&[f32], &[f32]),
@@ -1063,9 +1126,9 @@ fn block_forward(
 
     // Attention.
     let (normed, inv_input) = rms_norm_rows(x, w.input_norm.get()?, eps);
-    let mut q = linear(&normed, rows, w.q.get()?, shape.q_width());
-    let mut k = linear(&normed, rows, w.k.get()?, shape.kv_width());
-    let mut v = linear(&normed, rows, w.v.get()?, shape.kv_width());
+    let mut q = linear_in_out(&normed, rows, &forward.q, shape.q_width());
+    let mut k = linear_in_out(&normed, rows, &forward.k, shape.kv_width());
+    let mut v = linear_in_out(&normed, rows, &forward.v, shape.kv_width());
     add_bias(&mut q, optional_slice(&w.q_bias)?);
     add_bias(&mut k, optional_slice(&w.k_bias)?);
     add_bias(&mut v, optional_slice(&w.v_bias)?);
@@ -1088,7 +1151,7 @@ fn block_forward(
 
     let (context, probs) = attention_forward(&q, &k, &v, packing, shape, cached);
     let hidden = x.len() / rows.max(1);
-    let mut mid = linear(&context, rows, w.o.get()?, hidden);
+    let mut mid = linear_in_out(&context, rows, &forward.o, hidden);
     mid.par_iter_mut()
         .zip(x.par_iter())
         .for_each(|(m, x)| *m += x);
@@ -1103,7 +1166,7 @@ fn block_forward(
         .zip(up.par_iter())
         .map(|(&g, &u)| g * sigmoid(g) * u)
         .collect();
-    let mut out = linear(&activated, rows, w.down.get()?, hidden);
+    let mut out = linear_in_out(&activated, rows, &forward.down, hidden);
     out.par_iter_mut()
         .zip(mid.par_iter())
         .for_each(|(o, m)| *o += m);
@@ -1210,7 +1273,7 @@ mod tests {
     }
 
     #[test]
-    fn linear_and_its_input_grad_match_naive_products() {
+    fn linear_products_match_naive() {
         let (rows, inner, out) = (5, 7, 3);
         let x: Vec<f32> = (0..rows * inner).map(|i| (i as f32 * 0.37).sin()).collect();
         let w: Vec<f32> = (0..out * inner).map(|i| (i as f32 * 0.11).cos()).collect();
@@ -1219,7 +1282,12 @@ mod tests {
             .collect();
 
         let y = linear(&x, rows, &w, out);
-        for (a, b) in y.iter().zip(naive(&x, &w_t, rows, inner, out)) {
+        let expected = naive(&x, &w_t, rows, inner, out);
+        for (a, b) in y.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        let y_from_transposed = linear_in_out(&x, rows, &w_t, out);
+        for (a, b) in y_from_transposed.iter().zip(&expected) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
 
