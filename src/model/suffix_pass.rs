@@ -316,28 +316,24 @@ fn all_threads() -> Parallelism {
 /// `x [rows, in] @ w^T` for a weight `w` stored [out, in]: [rows, out].
 fn linear(x: &[f32], rows: usize, w: &[f32], out: usize) -> Vec<f32> {
     let inner = w.len() / out;
-    let mut y = vec![0.0; rows * out];
-    // SAFETY: x is [rows, inner], w is [out, inner], y is [rows, out].
-    unsafe {
-        matmul(
-            (rows, out, inner),
-            y.as_mut_ptr(),
-            out,
-            false,
-            View::rows(x, inner),
-            View::transposed(w, inner),
-            1.0,
-            all_threads(),
-        );
-    }
-    y
+    // SAFETY: w is [out, inner], so its transposed view covers inner x out elements.
+    unsafe { times_weight(x, rows, View::transposed(w, inner), inner, out) }
 }
 
 /// `x [rows, in] @ w_t` for a weight stored transposed, [in, out]: [rows, out].
 fn linear_in_out(x: &[f32], rows: usize, w_t: &[f32], out: usize) -> Vec<f32> {
     let inner = w_t.len() / out;
+    // SAFETY: w_t is [inner, out].
+    unsafe { times_weight(x, rows, View::rows(w_t, out), inner, out) }
+}
+
+/// `x [rows, inner] @ weight [inner, out]`: [rows, out].
+///
+/// SAFETY: `weight` must cover the inner x out elements it describes.
+unsafe fn times_weight(x: &[f32], rows: usize, weight: View, inner: usize, out: usize) -> Vec<f32> {
+    debug_assert_eq!(x.len(), rows * inner);
     let mut y = vec![0.0; rows * out];
-    // SAFETY: x is [rows, inner], w_t is [inner, out], y is [rows, out].
+    // SAFETY: x is [rows, inner], y is [rows, out], and the caller vouches for weight.
     unsafe {
         matmul(
             (rows, out, inner),
@@ -345,7 +341,7 @@ fn linear_in_out(x: &[f32], rows: usize, w_t: &[f32], out: usize) -> Vec<f32> {
             out,
             false,
             View::rows(x, inner),
-            View::rows(w_t, out),
+            weight,
             1.0,
             all_threads(),
         );
