@@ -3,7 +3,7 @@
 
 mod common;
 
-use candle_core::{Device, IndexOp, D};
+use candle_core::{Device, IndexOp, Tensor, D};
 use common::{as_f32s, as_u32s, fixture, read_json};
 use reft_studio::model::decoder::{CaptureBlocks, LogitsAt};
 use reft_studio::model::loader;
@@ -103,4 +103,90 @@ fn tiny_qwen2_matches_reference() {
 #[test]
 fn tiny_mistral_matches_reference() {
     check_tiny_model("tiny-mistral");
+}
+
+/// Checks `hidden_after`, which runs the CPU pass's packed forward for a right-padded
+/// batch, against the block outputs of the full forward pass with the same mask. The
+/// padded rows must contain zeros. A left-padded mask takes the general forward instead and
+/// must agree with it too.
+fn check_hidden_after(name: &str) {
+    let model = loader::load_files(ModelFiles::HfFolder(fixture(name)), &Device::Cpu)
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"));
+    let decoder = &model.decoder;
+    let expected = read_json(&format!("{name}/expected.json"));
+    let records = expected["records"].as_array().unwrap();
+    let rows: Vec<Vec<u32>> = records.iter().map(|r| as_u32s(&r["token_ids"])).collect();
+    let seq = rows.iter().map(Vec::len).max().unwrap();
+    let lengths: Vec<usize> = rows.iter().map(Vec::len).collect();
+    assert!(
+        lengths.iter().any(|&len| len < seq),
+        "{name}: the records need different lengths so that one row is padded"
+    );
+
+    for left_padded in [false, true] {
+        let mut ids = Vec::new();
+        let mut mask = Vec::new();
+        for row in &rows {
+            let pad = seq - row.len();
+            let (ids_row, mask_row): (Vec<u32>, Vec<u32>) = if left_padded {
+                let ids = std::iter::repeat_n(0, pad).chain(row.iter().copied());
+                (
+                    ids.collect(),
+                    (0..seq).map(|t| u32::from(t >= pad)).collect(),
+                )
+            } else {
+                let ids = row.iter().copied().chain(std::iter::repeat_n(0, pad));
+                (
+                    ids.collect(),
+                    (0..seq).map(|t| u32::from(t < row.len())).collect(),
+                )
+            };
+            ids.extend(ids_row);
+            mask.extend(mask_row);
+        }
+        let input = Tensor::from_vec(ids, (rows.len(), seq), &Device::Cpu).unwrap();
+        let mask = Tensor::from_vec(mask, (rows.len(), seq), &Device::Cpu).unwrap();
+        let mut capture = CaptureBlocks::default();
+        decoder
+            .forward(&input, Some(&mask), &mut capture, LogitsAt::None)
+            .unwrap();
+
+        for layer in 0..decoder.config().num_layers {
+            let got = decoder.hidden_after(&input, Some(&mask), layer).unwrap();
+            assert_eq!(
+                got.dims(),
+                capture.outputs[layer].dims(),
+                "{name} block {layer}"
+            );
+            for (row, &len) in lengths.iter().enumerate() {
+                let real = if left_padded { seq - len..seq } else { 0..len };
+                let got_rows = got.i((row, real.clone())).unwrap();
+                let want_rows = capture.outputs[layer].i((row, real)).unwrap();
+                let got_rows = got_rows.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let want_rows = want_rows.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                for (g, w) in got_rows.iter().zip(&want_rows) {
+                    assert!(
+                        (g - w).abs() <= TOLERANCE * w.abs().max(1.0),
+                        "{name} block {layer} row {row} (left padded: {left_padded}): {g} vs {w}"
+                    );
+                }
+                if !left_padded {
+                    let padding = got.i((row, len..seq)).unwrap();
+                    let padding = padding.abs().unwrap().sum_all().unwrap();
+                    assert_eq!(
+                        padding.to_scalar::<f32>().unwrap(),
+                        0.0,
+                        "{name} block {layer} row {row}: padding rows contain zeros"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hidden_after_matches_forward() {
+    for name in ["tiny-llama", "tiny-qwen2", "tiny-mistral"] {
+        check_hidden_after(name);
+    }
 }

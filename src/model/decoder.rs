@@ -488,7 +488,9 @@ impl Decoder {
 
     /// The output of block `layer` with no hook anywhere: [batch, seq, hidden]. Blocks
     /// below the first intervened layer never change while training, so their output can
-    /// be computed once and handed to [`Decoder::forward_from`] afterwards.
+    /// be computed once and handed to [`Decoder::forward_from`] afterwards. With f32
+    /// weights on the CPU and padding on the right, the packed CPU pass computes it and the
+    /// padding rows contain zeros. Callers read the real rows only.
     pub fn hidden_after(
         &self,
         input_ids: &Tensor,
@@ -498,6 +500,9 @@ impl Decoder {
         self.check_layer(layer)?;
         let (_, seq) = input_ids.dims2()?;
         self.check_positions(0, seq)?;
+        if let Some(hidden) = self.packed_hidden_after(input_ids, attention_mask, layer)? {
+            return Ok(hidden);
+        }
 
         let mask = self.attention_bias(attention_mask, seq, 0)?;
         let cos = self.rope.cos.narrow(0, 0, seq)?;

@@ -9,7 +9,8 @@
 //! loss. Positions before the first edited one never change, so they get no backward, and
 //! a caller may keep their keys and values to skip them entirely on later passes. Matrix
 //! products go straight to the gemm crate, and the element-wise steps are fused loops over
-//! rows.
+//! rows. The same packed forward, without the backward, computes the blocks below an
+//! intervention for [`Decoder::hidden_after`].
 
 use std::time::Instant;
 
@@ -325,6 +326,15 @@ fn linear_in_out(x: &[f32], rows: usize, w_t: &[f32], out: usize) -> Vec<f32> {
     let inner = w_t.len() / out;
     // SAFETY: w_t is [inner, out].
     unsafe { times_weight(x, rows, View::rows(w_t, out), inner, out) }
+}
+
+/// `x [rows, in] @ w^T` from the transposed copy `w_t` [in, out] when there is one, else
+/// from `w` as loaded, [out, in].
+fn project(x: &[f32], rows: usize, w_t: Option<&[f32]>, w: &[f32], out: usize) -> Vec<f32> {
+    match w_t {
+        Some(w_t) => linear_in_out(x, rows, w_t, out),
+        None => linear(x, rows, w, out),
+    }
 }
 
 /// `x [rows, inner] @ weight [inner, out]`: [rows, out].
@@ -969,7 +979,15 @@ impl Decoder {
         for (b, block) in blocks.iter().enumerate() {
             let x = inputs.last().expect("the input is first");
             let forward = self.forward_weights(first + b)?;
-            let (y, s) = block_forward(block, forward, x, &packing, tables, eps, &cached_in(b))?;
+            let (y, s) = block_forward(
+                block,
+                Some(forward),
+                x,
+                &packing,
+                tables,
+                eps,
+                &cached_in(b),
+            )?;
             for (kv, seq) in frozen_kv.iter_mut().zip(&packing.sequences) {
                 if let Some(kv) = kv {
                     let width = heads_of(block).kv_width();
@@ -1015,6 +1033,81 @@ impl Decoder {
             frozen_kv,
             timings,
         })
+    }
+
+    /// Runs blocks `0..=layer` with this pass's packed forward and returns block `layer`'s
+    /// output as [`Decoder::hidden_after`] does, [batch, seq, hidden], with zeros at padding.
+    /// Returns `None` when candle's forward must run instead: another device or dtype, or a
+    /// mask that does not pad on the right.
+    pub(super) fn packed_hidden_after(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        layer: usize,
+    ) -> Result<Option<Tensor>> {
+        let (batch, seq) = input_ids.dims2()?;
+        if !self.supports_suffix_pass(seq) || layer >= self.blocks.len() {
+            return Ok(None);
+        }
+        let lengths = match attention_mask {
+            Some(mask) => match right_padded_lengths(mask)? {
+                Some(lengths) => lengths,
+                None => return Ok(None),
+            },
+            None => vec![seq; batch],
+        };
+
+        // Embed the real tokens, end to end.
+        let hidden = self.config.hidden_size;
+        let vocab = self.config.vocab_size;
+        let embedding = HostSlice::new(&self.embed_tokens)?;
+        let embedding = embedding.get()?;
+        let ids = input_ids.to_vec2::<u32>()?;
+        let mut x = Vec::with_capacity(lengths.iter().sum::<usize>() * hidden);
+        for (row, &len) in ids.iter().zip(&lengths) {
+            for &id in &row[..len] {
+                let id = id as usize;
+                if id >= vocab {
+                    return Err(unsupported(&format!(
+                        "token id {id} is outside the vocabulary of {vocab}"
+                    )));
+                }
+                x.extend_from_slice(&embedding[id * hidden..(id + 1) * hidden]);
+            }
+        }
+
+        let sequences: Vec<PackedSequence> = lengths
+            .iter()
+            .map(|&len| PackedSequence {
+                len,
+                frozen: 0,
+                cached: None,
+            })
+            .collect();
+        let packing = Packing::new(&sequences);
+        let cos = HostSlice::new(&self.rope.cos)?;
+        let sin = HostSlice::new(&self.rope.sin)?;
+        let tables = (cos.get()?, sin.get()?);
+        let eps = self.config.rms_norm_eps as f32;
+        let no_cache = vec![None; batch];
+        // The blocks below an intervention run once per example while a prefix cache fills,
+        // so they multiply by the weights as loaded rather than keep transposed copies.
+        for block in &self.blocks[..=layer] {
+            x = block_forward(block, None, &x, &packing, tables, eps, &no_cache)?.0;
+        }
+
+        let mut padded = vec![0.0; batch * seq * hidden];
+        let mut from = 0;
+        for (row, &len) in lengths.iter().enumerate() {
+            padded[row * seq * hidden..(row * seq + len) * hidden]
+                .copy_from_slice(&x[from * hidden..(from + len) * hidden]);
+            from += len;
+        }
+        Ok(Some(Tensor::from_vec(
+            padded,
+            (batch, seq, hidden),
+            &self.device,
+        )?))
     }
 
     /// Returns block `index`'s transposed projections, building them on the first call. So
@@ -1099,6 +1192,21 @@ impl Decoder {
     }
 }
 
+/// Returns each row's token count when `mask` ([batch, seq], nonzero for tokens) pads on
+/// the right only, else `None`.
+fn right_padded_lengths(mask: &Tensor) -> Result<Option<Vec<usize>>> {
+    let rows = mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    let mut lengths = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let len = row.iter().take_while(|&&m| m != 0.0).count();
+        if row[len..].iter().any(|&m| m != 0.0) {
+            return Ok(None);
+        }
+        lengths.push(len);
+    }
+    Ok(Some(lengths))
+}
+
 fn heads_of(block: &Block) -> Heads {
     Heads {
         heads: block.attention.num_heads,
@@ -1109,7 +1217,7 @@ fn heads_of(block: &Block) -> Heads {
 
 fn block_forward(
     block: &Block,
-    forward: &ForwardWeights,
+    forward: Option<&ForwardWeights>,
     x: &[f32],
     packing: &Packing,
     tables: (&[f32], &[f32]),
@@ -1119,12 +1227,22 @@ fn block_forward(
     let w = BlockWeights::new(block)?;
     let shape = heads_of(block);
     let rows = packing.tokens;
+    let by_weight =
+        |x: &[f32], transposed: fn(&ForwardWeights) -> &Vec<f32>, loaded: &HostSlice, out| {
+            Ok::<_, ModelError>(project(
+                x,
+                rows,
+                forward.map(transposed).map(Vec::as_slice),
+                loaded.get()?,
+                out,
+            ))
+        };
 
     // Attention.
     let (normed, inv_input) = rms_norm_rows(x, w.input_norm.get()?, eps);
-    let mut q = linear_in_out(&normed, rows, &forward.q, shape.q_width());
-    let mut k = linear_in_out(&normed, rows, &forward.k, shape.kv_width());
-    let mut v = linear_in_out(&normed, rows, &forward.v, shape.kv_width());
+    let mut q = by_weight(&normed, |f| &f.q, &w.q, shape.q_width())?;
+    let mut k = by_weight(&normed, |f| &f.k, &w.k, shape.kv_width())?;
+    let mut v = by_weight(&normed, |f| &f.v, &w.v, shape.kv_width())?;
     add_bias(&mut q, optional_slice(&w.q_bias)?);
     add_bias(&mut k, optional_slice(&w.k_bias)?);
     add_bias(&mut v, optional_slice(&w.v_bias)?);
@@ -1147,7 +1265,7 @@ fn block_forward(
 
     let (context, probs) = attention_forward(&q, &k, &v, packing, shape, cached);
     let hidden = x.len() / rows.max(1);
-    let mut mid = linear_in_out(&context, rows, &forward.o, hidden);
+    let mut mid = by_weight(&context, |f| &f.o, &w.o, hidden)?;
     mid.par_iter_mut()
         .zip(x.par_iter())
         .for_each(|(m, x)| *m += x);
@@ -1162,7 +1280,7 @@ fn block_forward(
         .zip(up.par_iter())
         .map(|(&g, &u)| g * sigmoid(g) * u)
         .collect();
-    let mut out = linear_in_out(&activated, rows, &forward.down, hidden);
+    let mut out = by_weight(&activated, |f| &f.down, &w.down, hidden)?;
     out.par_iter_mut()
         .zip(mid.par_iter())
         .for_each(|(o, m)| *o += m);
