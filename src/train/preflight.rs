@@ -36,7 +36,7 @@ struct PassCosts {
 
 /// The suffix pass keeps the normed inputs' sources, q, k, v, the MLP's gate and up, and
 /// one probability per head and key. Fitted to the replay on this project's 2-core test
-/// machine: peak RSS 0.79 GiB, and 0.84 s per step without the prefix cache with a
+/// machine: peak RSS 0.79 GiB, and 0.81 s per step without the prefix cache with a
 /// measured 290 GFLOP/s matmul.
 const SUFFIX_PASS: PassCosts = PassCosts {
     saved_hidden: 4.0,
