@@ -879,9 +879,9 @@ fn optional_slice<'a>(slice: &'a Option<HostSlice<'_>>) -> Result<Option<&'a [f3
 }
 
 impl Decoder {
-    /// Whether [`Decoder::suffix_loss`] can run on this model for sequences up to `longest`
-    /// tokens: f32 weights on the CPU, no per-head query/key norms, and no sliding window
-    /// shorter than the sequences.
+    /// Returns whether [`Decoder::suffix_loss`] can run on this model for sequences up to
+    /// `longest` tokens. It needs f32 weights on the CPU, no per-head query/key norms, and no
+    /// sliding window shorter than the sequences.
     pub fn supports_suffix_pass(&self, longest: usize) -> bool {
         self.device.is_cpu()
             && self.embed_tokens.dtype() == DType::F32
@@ -895,11 +895,11 @@ impl Decoder {
             && longest <= self.max_positions()
     }
 
-    /// Runs blocks `first..` on `input` (the input of block `first`, [tokens, hidden] with
-    /// the rows of `sequences` end to end), then the final norm and the head at
-    /// `label_rows`, and returns the mean cross-entropy against `label_ids` with its
-    /// gradient with respect to `input`. That gradient is zero on each sequence's frozen
-    /// rows, which the backward skips. `first` may equal the number of blocks (the
+    /// Runs blocks `first..` on `input`, then the final norm and the head at `label_rows`.
+    /// `input` is the input of block `first`, [tokens, hidden], with the rows of `sequences`
+    /// end to end. Returns the mean cross-entropy against `label_ids` and its gradient with
+    /// respect to `input`. That gradient is zero on each sequence's frozen rows, which the
+    /// backward skips. `first` may equal the number of blocks (the
     /// intervention sits on the last one).
     pub fn suffix_loss(
         &self,
@@ -1121,8 +1121,8 @@ impl Decoder {
         Ok(cell.get_or_init(|| built))
     }
 
-    /// The final norm and the LM head at `label_rows` of `top` ([tokens, hidden]): the mean
-    /// cross-entropy and its gradient with respect to `top`.
+    /// Runs the final norm and the LM head at `label_rows` of `top` ([tokens, hidden]) and
+    /// returns the mean cross-entropy and its gradient with respect to `top`.
     fn head_loss(
         &self,
         top: &[f32],
@@ -1299,7 +1299,7 @@ fn block_forward(
     Ok((out, saved))
 }
 
-/// The input gradient of one block, given the gradient of its output `d_out`.
+/// Computes the input gradient of one block from the gradient of its output `d_out`.
 fn block_backward(
     block: &Block,
     x: &[f32],

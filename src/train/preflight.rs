@@ -271,7 +271,7 @@ fn layer_parameters(model: &ModelConfig) -> usize {
     attention_parameters(model) + 3 * hidden * model.intermediate_size + 2 * hidden
 }
 
-/// Weights of one block's q, k, v and o projections.
+/// Counts the weights of one block's q, k, v and o projections.
 fn attention_parameters(model: &ModelConfig) -> usize {
     let hidden = model.hidden_size;
     let kv = model.num_kv_heads * model.head_dim;
